@@ -1,0 +1,152 @@
+"""The metadata tables (SQLAlchemy Core).
+
+This module describes the newest schema; ``migrations/`` holds the steps that bring an
+older database to it, and a test checks the two agree.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+# A 64-bit key that is still SQLite's rowid alias (BIGINT PRIMARY KEY would not autoincrement).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+#: Longest name a user may give a key, tag, param, experiment or run.
+MAX_KEY_LENGTH = 250
+#: Longest artifact path inside a run.
+MAX_PATH_LENGTH = 1000
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _run_fk() -> ForeignKey:
+    return ForeignKey("runs.id", ondelete="CASCADE")
+
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(MAX_KEY_LENGTH), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "experiment_id",
+        Integer,
+        ForeignKey("experiments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(MAX_KEY_LENGTH), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("parent_id", String(32), _run_fk(), nullable=True),
+    Column("user", String(MAX_KEY_LENGTH), nullable=False),
+    Column("host", String(MAX_KEY_LENGTH), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger, nullable=True),
+    Column("heartbeat_ms", BigInteger, nullable=False),
+    Index(None, "experiment_id", "start_ms"),
+    Index(None, "status"),
+    Index(None, "parent_id"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", String(32), _run_fk(), primary_key=True),
+    Column("key", String(MAX_KEY_LENGTH), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_id", String(32), _run_fk(), primary_key=True),
+    Column("key", String(MAX_KEY_LENGTH), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# Logged points, stored as one chunk per (run, key) per flush: three packed little-endian
+# arrays (int64 steps, int64 timestamps, float64 values). A row per point would cap
+# logging at the database's row-insert rate; a chunk costs one row for a whole batch.
+metric_chunks = Table(
+    "metric_chunks",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), _run_fk(), nullable=False),
+    Column("key", String(MAX_KEY_LENGTH), nullable=False),
+    Column("first_step", BigInteger, nullable=False),
+    Column("last_step", BigInteger, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("steps", LargeBinary, nullable=False),
+    Column("timestamps", LargeBinary, nullable=False),
+    Column("values", LargeBinary, nullable=False),
+    Index(None, "run_id", "key", "first_step"),
+)
+
+# The point with the highest step of each (run, key): what search, sort and tables read.
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_id", String(32), _run_fk(), primary_key=True),
+    Column("key", String(MAX_KEY_LENGTH), primary_key=True),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp_ms", BigInteger, nullable=False),
+    Column("value", Float(53), nullable=False),
+    Index(None, "key", "value"),
+)
+
+run_artifacts = Table(
+    "run_artifacts",
+    metadata,
+    Column("run_id", String(32), _run_fk(), primary_key=True),
+    Column("path", String(MAX_PATH_LENGTH), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Index(None, "digest"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("object_type", String(32), nullable=False),
+    Column("object_id", String(MAX_KEY_LENGTH), nullable=False),
+    Column("actor", String(MAX_KEY_LENGTH), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Index(None, "ts_ms"),
+    Index(None, "object_type", "object_id"),
+)
+
+#: Columns that hold artifact digests. Garbage collection keeps every blob named here;
+#: a package that stores digests in a new table adds its column to this list.
+DIGEST_COLUMNS: list[Column[str]] = [run_artifacts.c.digest]
