@@ -1,0 +1,60 @@
+"""Finding runs whose process died, so that none stays "running" forever."""
+
+from __future__ import annotations
+
+import socket
+
+import psutil
+from sqlalchemy import select, update
+
+from mlpilot.store import MetadataStore, now_ms
+from mlpilot.store._schema import runs
+
+HOST = socket.gethostname()
+
+
+def process_alive(pid: int, started_ms: int) -> bool:
+    """Whether the process ``pid`` on this host is the one that started at ``started_ms``.
+
+    A process created after the run began only reuses the number of the one that died.
+    """
+    try:
+        created_ms = psutil.Process(pid).create_time() * 1000
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+    except psutil.AccessDenied:
+        return True
+    return created_ms <= started_ms + 1000
+
+
+def mark_dead_runs(metadata: MetadataStore, heartbeat_timeout_s: float) -> list[str]:
+    """Mark failed every running run whose process is gone; returns their ids.
+
+    A run on this host is dead as soon as its process is; a run on another host is
+    dead once its heartbeat is older than ``heartbeat_timeout_s``.
+    """
+    now = now_ms()
+    with metadata.read() as conn:
+        running = conn.execute(
+            select(runs.c.id, runs.c.host, runs.c.pid, runs.c.start_ms, runs.c.heartbeat_ms).where(
+                runs.c.status == "running"
+            )
+        ).all()
+    dead: dict[str, str] = {}
+    for run_id, host, pid, start_ms, heartbeat_ms in running:
+        if host == HOST and not process_alive(pid, start_ms):
+            dead[run_id] = f"process {pid} on {host} is gone"
+        elif now - heartbeat_ms > heartbeat_timeout_s * 1000:
+            dead[run_id] = f"no heartbeat from {host} for {(now - heartbeat_ms) // 1000} s"
+    for run_id, reason in dead.items():
+        with metadata.write() as conn:
+            changed = conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id, runs.c.status == "running")
+                .values(status="failed", end_ms=now)
+            ).rowcount
+            if changed:
+                metadata.record_event(
+                    conn, "run.failed", "run", run_id, "mlpilot.liveness", reason=reason
+                )
+    return list(dead)

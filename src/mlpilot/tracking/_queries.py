@@ -1,0 +1,118 @@
+"""Read queries over runs: id lookup, search with hydration, and run trees."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from mlpilot.errors import InvalidInputError, NotFoundError
+from mlpilot.store._schema import experiments, latest_metrics, params, runs, tags
+from mlpilot.tracking._records import RunRecord
+from mlpilot.tracking._search import apply_order, compile_filter
+
+_MIN_PREFIX = 6
+# Ids per IN (...) list: far under every backend's limit on bound parameters.
+_CHUNK = 500
+
+
+def resolve_run_id(conn: Connection, run_id: str) -> str:
+    """The full id of the run named by ``run_id`` or a unique prefix of it."""
+    if not isinstance(run_id, str) or not run_id.isalnum() or len(run_id) > 32:
+        raise InvalidInputError(f"{run_id!r} is not a run id (32 hex characters, or a prefix)")
+    run_id = run_id.lower()
+    if len(run_id) == 32:
+        found = conn.execute(select(runs.c.id).where(runs.c.id == run_id)).scalars().all()
+    elif len(run_id) >= _MIN_PREFIX:
+        found = (
+            conn.execute(select(runs.c.id).where(runs.c.id.startswith(run_id)).limit(2))
+            .scalars()
+            .all()
+        )
+    else:
+        raise InvalidInputError(
+            f"run id prefix {run_id!r} is too short; give at least {_MIN_PREFIX} characters"
+        )
+    if not found:
+        raise NotFoundError(f"no run with id {run_id!r}; list runs with `mlpilot runs list`")
+    if len(found) > 1:
+        raise InvalidInputError(
+            f"run id prefix {run_id!r} matches several runs; give more characters"
+        )
+    return str(found[0])
+
+
+def search(
+    conn: Connection,
+    experiment_names: Sequence[str],
+    filter_text: str | None,
+    order_by: list[str],
+    limit: int,
+    offset: int,
+) -> list[RunRecord]:
+    query = select(runs.c.id)
+    if experiment_names:
+        known = dict(conn.execute(select(experiments.c.name, experiments.c.id)).all())
+        missing = [name for name in experiment_names if name not in known]
+        if missing:
+            raise NotFoundError(
+                f"no experiment named {missing[0]!r}; list them with `mlpilot experiments list`"
+            )
+        query = query.where(runs.c.experiment_id.in_([known[n] for n in experiment_names]))
+    if filter_text is not None and filter_text.strip():
+        query = query.where(compile_filter(filter_text))
+    query = apply_order(query, order_by).limit(limit).offset(offset)
+    return fetch_runs(conn, list(conn.execute(query).scalars()))
+
+
+def fetch_runs(conn: Connection, run_ids: Sequence[str]) -> list[RunRecord]:
+    """Full records for ``run_ids``, in that order: four queries, whatever the count."""
+    rows: dict[str, Any] = {}
+    values: dict[str, dict[str, dict[str, Any]]] = defaultdict(lambda: defaultdict(dict))
+    for start in range(0, len(run_ids), _CHUNK):
+        chunk = run_ids[start : start + _CHUNK]
+        query = (
+            select(runs, experiments.c.name.label("experiment"))
+            .join(experiments, experiments.c.id == runs.c.experiment_id)
+            .where(runs.c.id.in_(chunk))
+        )
+        rows.update((row.id, row) for row in conn.execute(query))
+        for kind, table in (("params", params), ("metrics", latest_metrics), ("tags", tags)):
+            pairs = conn.execute(
+                select(table.c.run_id, table.c.key, table.c.value).where(table.c.run_id.in_(chunk))
+            )
+            for run_id, key, value in pairs:
+                values[run_id][kind][key] = value
+    return [
+        RunRecord(
+            id=row.id,
+            experiment_id=row.experiment_id,
+            experiment=row.experiment,
+            name=row.name,
+            status=row.status,
+            parent_id=row.parent_id,
+            user=row.user,
+            host=row.host,
+            pid=row.pid,
+            start_ms=row.start_ms,
+            end_ms=row.end_ms,
+            heartbeat_ms=row.heartbeat_ms,
+            params=dict(values[row.id]["params"]),
+            metrics=dict(values[row.id]["metrics"]),
+            tags=dict(values[row.id]["tags"]),
+        )
+        for row in (rows[run_id] for run_id in run_ids if run_id in rows)
+    ]
+
+
+def descendants(conn: Connection, run_id: str) -> list[str]:
+    """``run_id`` and every run below it, parents before children."""
+    found, frontier = [run_id], [run_id]
+    while frontier:
+        frontier = list(
+            conn.execute(select(runs.c.id).where(runs.c.parent_id.in_(frontier))).scalars()
+        )
+        found.extend(frontier)
+    return found
