@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -61,6 +62,9 @@ def load_settings(**overrides: Any) -> Settings:
     raw: dict[str, Any] = dict(_read_toml())
     raw.update(_read_env(os.environ))
     raw.update({k: v for k, v in overrides.items() if v is not None})
+    for name in ("home", "store_uri", "artifacts_uri", "user"):
+        if name in raw and not isinstance(raw[name], str | os.PathLike):
+            raise ConfigError(f"setting {name!r} must be text, got {raw[name]!r}")
 
     home = Path(raw.get("home", ".mlpilot")).expanduser().absolute()
     store_uri = raw.get("store_uri") or f"sqlite:///{home / 'mlpilot.db'}"
@@ -109,8 +113,10 @@ def _positive_float(name: str, value: Any) -> float:
         number = float(value)
     except (TypeError, ValueError):
         number = float("nan")
-    if not number > 0:
-        raise ConfigError(f"setting {name!r} must be a positive number of seconds, got {value!r}")
+    if not (number > 0 and math.isfinite(number)):
+        raise ConfigError(
+            f"setting {name!r} must be a positive, finite number of seconds, got {value!r}"
+        )
     return number
 
 

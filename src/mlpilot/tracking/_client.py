@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from mlpilot.errors import ConflictError, InvalidInputError, NotFoundError
 from mlpilot.store import Store, now_ms, open_store, validate_artifact_path
@@ -81,12 +82,15 @@ class TrackingClient:
     def create_experiment(self, name: str, description: str = "") -> int:
         """Create an experiment and return its id; raises ConflictError if it exists."""
         check_key(name, "experiment name")
-        with self._metadata.write() as conn:
-            if conn.execute(
-                select(db.experiments.c.id).where(db.experiments.c.name == name)
-            ).first():
-                raise ConflictError(f"experiment {name!r} exists already")
-            experiment_id = self._insert_experiment(conn, name, description)
+        try:
+            with self._metadata.write() as conn:
+                if conn.execute(
+                    select(db.experiments.c.id).where(db.experiments.c.name == name)
+                ).first():
+                    raise ConflictError(f"experiment {name!r} exists already")
+                experiment_id = self._insert_experiment(conn, name, description)
+        except IntegrityError:  # created by another process since the check (PostgreSQL)
+            raise ConflictError(f"experiment {name!r} exists already") from None
         return experiment_id
 
     def get_or_create_experiment(self, name: str) -> int:
@@ -98,11 +102,22 @@ class TrackingClient:
             ).scalar()
         if found is not None:
             return int(found)
-        with self._metadata.write() as conn:
-            found = conn.execute(
-                select(db.experiments.c.id).where(db.experiments.c.name == name)
-            ).scalar()
-            return int(found) if found is not None else self._insert_experiment(conn, name, "")
+        try:
+            with self._metadata.write() as conn:
+                found = conn.execute(
+                    select(db.experiments.c.id).where(db.experiments.c.name == name)
+                ).scalar()
+                return int(found) if found is not None else self._insert_experiment(conn, name, "")
+        except IntegrityError:
+            # PostgreSQL does not serialise the check and the insert: another process
+            # created the experiment in between, so it exists now.
+            with self._metadata.read() as conn:
+                found = conn.execute(
+                    select(db.experiments.c.id).where(db.experiments.c.name == name)
+                ).scalar()
+            if found is None:
+                raise
+            return int(found)
 
     def get_experiment(self, name_or_id: str | int) -> Experiment:
         for experiment in self.list_experiments():
@@ -517,11 +532,16 @@ def _batch(run_id: str, entries: Iterable[Sequence[Any]]) -> Batch:
     """
     rows = list(entries)
     try:
-        widths = set(map(len, rows))
+        # A string has a length too, but is never an entry.
+        widths = {0 if isinstance(r, str | bytes) else len(r) for r in rows}
     except TypeError:
         widths = {0}
     if not widths <= {3, 4}:
-        bad = next(r for r in rows if not isinstance(r, Sequence) or len(r) not in (3, 4))
+        bad = next(
+            r
+            for r in rows
+            if isinstance(r, str | bytes) or not isinstance(r, Sequence) or len(r) not in (3, 4)
+        )
         raise InvalidInputError(
             f"a metric entry is (key, value, step) or (key, value, step, timestamp_ms); got {bad!r}"
         )
@@ -535,9 +555,15 @@ def _batch(run_id: str, entries: Iterable[Sequence[Any]]) -> Batch:
     for key in set(keys):
         check_key(key, "metric key")
     try:
-        values = np.asarray(columns[1], dtype=np.float64)
+        values = np.asarray(columns[1])
     except (TypeError, ValueError):
-        values = np.array([check_metric(k, v) for k, v in zip(keys, columns[1], strict=True)])
+        values = np.array([], dtype=object)
+    if values.ndim == 1 and values.dtype.kind in "biuf":
+        values = values.astype(np.float64)
+    else:  # text, None, ragged entries...: check one by one so that the error names the key
+        values = np.array(
+            [check_metric(k, v) for k, v in zip(keys, columns[1], strict=True)], dtype=np.float64
+        )
     if not np.isfinite(values).all():
         first = int(np.argmin(np.isfinite(values)))
         check_metric(keys[first], values[first])

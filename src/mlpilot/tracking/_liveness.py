@@ -19,7 +19,11 @@ def process_alive(pid: int, started_ms: int) -> bool:
     A process created after the run began only reuses the number of the one that died.
     """
     try:
-        created_ms = psutil.Process(pid).create_time() * 1000
+        process = psutil.Process(pid)
+        created_ms = process.create_time() * 1000
+        # A killed process that its parent has not reaped yet is a zombie: dead all the same.
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
     except (psutil.NoSuchProcess, psutil.ZombieProcess):
         return False
     except psutil.AccessDenied:

@@ -56,10 +56,7 @@ class Run:
         # The hot path of training loops: each check runs once per key, not per call.
         if key not in self._checked_keys:
             self._checked_keys.add(check_key(key, "metric key"))
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            number = check_metric(key, value)
+        number = value if value.__class__ is float else check_metric(key, value)
         if not math.isfinite(number):
             check_metric(key, number)
         step = self._next_step.get(key, 0) if step is None else check_step(key, step)

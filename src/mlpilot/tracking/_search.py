@@ -8,8 +8,8 @@ A filter compares run attributes, params, tags and latest metric values, joined 
     name like 'sweep-%' and status in ('finished', 'failed')
 
 Keys with spaces or dots are quoted with backticks. Params and tags are text: they
-compare with ``=``, ``!=``, ``like`` and ``in``; metrics and the ``*_ms`` attributes are
-numbers and also take ``<``, ``<=``, ``>``, ``>=``.
+compare with ``=``, ``!=``, ``like`` and ``in``; metrics, ``experiment_id`` and the ``*_ms``
+attributes are numbers and also take ``<``, ``<=``, ``>``, ``>=``.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
-_TEXT_ATTRIBUTES = {"name", "status", "user", "host", "run_id", "parent_id", "experiment_id"}
-_NUMBER_ATTRIBUTES = {"start_ms", "end_ms", "heartbeat_ms"}
+_TEXT_ATTRIBUTES = {"name", "status", "user", "host", "run_id", "parent_id"}
+_NUMBER_ATTRIBUTES = {"experiment_id", "start_ms", "end_ms", "heartbeat_ms"}
 _ATTRIBUTE_COLUMNS = {"run_id": runs.c.id} | {
     name: runs.c[name] for name in (_TEXT_ATTRIBUTES | _NUMBER_ATTRIBUTES) - {"run_id"}
 }

@@ -32,8 +32,10 @@ def check_key(key: Any, what: str) -> str:
 
 
 def check_metric(key: str, value: Any) -> float:
-    """Return ``value`` as a finite float."""
+    """Return ``value`` as a finite float; text is refused, even text that reads as a number."""
     try:
+        if isinstance(value, str | bytes | bytearray):
+            raise TypeError
         number = float(value)
     except (TypeError, ValueError):
         raise InvalidInputError(
@@ -70,6 +72,8 @@ def check_text(key: str, value: Any, what: str) -> str:
             f"{what} {key!r} is {len(text)} characters; the limit is {MAX_VALUE_LENGTH}. "
             "Log long values as an artifact instead"
         )
+    if "\x00" in text:  # PostgreSQL cannot store it in a text column
+        raise InvalidInputError(f"{what} {key!r} contains a NUL character")
     _check_utf8(text, f"{what} {key!r}")
     return text
 

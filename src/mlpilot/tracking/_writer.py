@@ -19,7 +19,7 @@ from array import array
 from collections.abc import Mapping
 
 import numpy as np
-from sqlalchemy import Connection, and_, insert, or_, update
+from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from mlpilot.store import MetadataStore, now_ms
 from mlpilot.store._schema import latest_metrics, metric_chunks, runs
@@ -186,10 +186,16 @@ def write_series(
     """Store one chunk per series and advance each series' latest value.
 
     Runs inside the caller's transaction, so a batch is stored whole or not at all.
+    Points of runs deleted meanwhile are dropped: they would fail the whole batch.
     """
+    run_ids = list({run_id for run_id, _ in batch})
+    present = set(conn.execute(select(runs.c.id).where(runs.c.id.in_(run_ids))).scalars())
     chunks, latest = [], []
     for (run_id, key), series in batch.items():
         if not series.steps:
+            continue
+        if run_id not in present:
+            _log.warning("dropping %d points of deleted run %s", len(series.steps), run_id)
             continue
         steps = _little_endian(series.steps, "<i8")
         stamps = _little_endian(series.stamps, "<i8")
