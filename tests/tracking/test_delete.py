@@ -149,3 +149,15 @@ def test_prefix_like_characters_are_not_wildcards(client: TrackingClient) -> Non
         client.get_run(run.id[:6] + "%")
     with pytest.raises(InvalidInputError):
         client.get_run(run.id[:6] + "_")
+
+
+def test_a_run_deleted_while_running_ends_with_not_found_once(client: TrackingClient) -> None:
+    from mlpilot.tracking import _run
+
+    run = client.create_run("e")
+    client.delete_run(run.id, force=True)
+    with pytest.raises(NotFoundError):
+        run.end()
+    assert run.ended
+    assert run.id not in _run._unfinished
+    run.end()  # nothing left to do, and no error the second time

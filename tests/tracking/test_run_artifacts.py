@@ -171,3 +171,11 @@ def test_module_level_log_artifact(client: TrackingClient, tmp_path: Path) -> No
         mlpilot.log_artifact(source, "docs/notes.md")
 
     assert client.read_artifact(run.id, "docs/notes.md") == b"# notes"
+
+
+def test_listing_with_a_traversal_prefix_is_refused(client: TrackingClient) -> None:
+    with client.create_run("e") as run:
+        run.log_text("x", "a/b.txt")
+    with pytest.raises(InvalidInputError, match="artifact path"):
+        client.list_artifacts(run.id, "../a")
+    assert [a.path for a in client.list_artifacts(run.id, "a/")] == ["a/b.txt"]

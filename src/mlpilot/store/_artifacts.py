@@ -53,7 +53,13 @@ class ArtifactStore:
         except (ValueError, ImportError) as exc:
             raise ConfigError(f"artifact store URL {url!r} is not usable: {exc}") from exc
         self._root = self._root.rstrip("/")
-        self._fs.makedirs(f"{self._root}/tmp", exist_ok=True)
+        try:
+            self._fs.makedirs(f"{self._root}/tmp", exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot use {url!r} as the artifact store: {exc}. "
+                "Point MLPILOT_ARTIFACTS_URI at a folder or bucket mlpilot can write to"
+            ) from exc
 
     @property
     def fs(self) -> fsspec.AbstractFileSystem:

@@ -7,9 +7,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.sql.elements import ColumnElement
 
 from mlpilot.errors import StoreError
@@ -37,8 +38,19 @@ class MetadataStore:
         self._writer = write_options(self.engine)
         try:
             _migrate.upgrade(self.engine)
-        except OperationalError as exc:
-            raise StoreError(f"cannot open the metadata store {self.safe_uri}: {exc.orig}") from exc
+        except CommandError as exc:
+            self.engine.dispose()
+            raise StoreError(
+                f"the metadata store {self.safe_uri} has a schema this version of mlpilot "
+                f"does not know ({exc}); it was written by a newer mlpilot, so upgrade "
+                "mlpilot to open it"
+            ) from exc
+        except DatabaseError as exc:
+            self.engine.dispose()
+            raise StoreError(
+                f"cannot open the metadata store {self.safe_uri}: {exc.orig}. "
+                "Check that the URI names an mlpilot database"
+            ) from exc
 
     @property
     def dialect(self) -> str:

@@ -451,8 +451,9 @@ class TrackingClient:
                 db.run_artifacts.c.created_ms,
             ).where(db.run_artifacts.c.run_id == run_id)
             if prefix:
+                prefix = validate_artifact_path(prefix.rstrip("/"))
                 query = query.where(
-                    db.run_artifacts.c.path.startswith(prefix.rstrip("/") + "/", autoescape=True)
+                    db.run_artifacts.c.path.startswith(prefix + "/", autoescape=True)
                     | (db.run_artifacts.c.path == prefix)
                 )
             return [

@@ -70,7 +70,9 @@ def search(
 def fetch_runs(conn: Connection, run_ids: Sequence[str]) -> list[RunRecord]:
     """Full records for ``run_ids``, in that order: four queries, whatever the count."""
     rows: dict[str, Any] = {}
-    values: dict[str, dict[str, dict[str, Any]]] = defaultdict(lambda: defaultdict(dict))
+    found: dict[str, defaultdict[str, dict[str, Any]]] = {
+        kind: defaultdict(dict) for kind in ("params", "metrics", "tags")
+    }
     for start in range(0, len(run_ids), _CHUNK):
         chunk = run_ids[start : start + _CHUNK]
         query = (
@@ -78,13 +80,12 @@ def fetch_runs(conn: Connection, run_ids: Sequence[str]) -> list[RunRecord]:
             .join(experiments, experiments.c.id == runs.c.experiment_id)
             .where(runs.c.id.in_(chunk))
         )
-        rows.update((row.id, row) for row in conn.execute(query))
+        rows.update((row.id, row) for row in conn.execute(query).all())
         for kind, table in (("params", params), ("metrics", latest_metrics), ("tags", tags)):
-            pairs = conn.execute(
-                select(table.c.run_id, table.c.key, table.c.value).where(table.c.run_id.in_(chunk))
-            )
-            for run_id, key, value in pairs:
-                values[run_id][kind][key] = value
+            by_run = found[kind]
+            query = select(table.c.run_id, table.c.key, table.c.value)
+            for run_id, key, value in conn.execute(query.where(table.c.run_id.in_(chunk))).all():
+                by_run[run_id][key] = value
     return [
         RunRecord(
             id=row.id,
@@ -99,9 +100,9 @@ def fetch_runs(conn: Connection, run_ids: Sequence[str]) -> list[RunRecord]:
             start_ms=row.start_ms,
             end_ms=row.end_ms,
             heartbeat_ms=row.heartbeat_ms,
-            params=dict(values[row.id]["params"]),
-            metrics=dict(values[row.id]["metrics"]),
-            tags=dict(values[row.id]["tags"]),
+            params=found["params"].get(row.id, {}),
+            metrics=found["metrics"].get(row.id, {}),
+            tags=found["tags"].get(row.id, {}),
         )
         for row in (rows[run_id] for run_id in run_ids if run_id in rows)
     ]

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from mlpilot.errors import NotFoundError
 from mlpilot.tracking import _models
 from mlpilot.tracking._records import ArtifactRecord, RunRecord
 from mlpilot.tracking._validate import check_key, check_metric, check_step
@@ -106,7 +107,15 @@ class Run:
         """End the run; a second call does nothing."""
         if self.ended:
             return
-        self.client.end_run(self.id, status)
+        try:
+            self.client.end_run(self.id, status)
+        except NotFoundError:
+            # Deleted while it ran: there is nothing left to end, now or at exit.
+            self._forget()
+            raise
+        self._forget()
+
+    def _forget(self) -> None:
         self.ended = True
         with _unfinished_lock:
             _unfinished.pop(self.id, None)
