@@ -133,7 +133,7 @@ class MetricWriter:
                 return
             try:
                 with self._metadata.write() as conn:
-                    write_series(self._metadata, conn, batch)
+                    write_series(self._metadata, conn, _without_deleted_runs(conn, batch))
             except BaseException:
                 self._restore(batch)
                 raise
@@ -186,16 +186,10 @@ def write_series(
     """Store one chunk per series and advance each series' latest value.
 
     Runs inside the caller's transaction, so a batch is stored whole or not at all.
-    Points of runs deleted meanwhile are dropped: they would fail the whole batch.
     """
-    run_ids = list({run_id for run_id, _ in batch})
-    present = set(conn.execute(select(runs.c.id).where(runs.c.id.in_(run_ids))).scalars())
     chunks, latest = [], []
     for (run_id, key), series in batch.items():
         if not series.steps:
-            continue
-        if run_id not in present:
-            _log.warning("dropping %d points of deleted run %s", len(series.steps), run_id)
             continue
         steps = _little_endian(series.steps, "<i8")
         stamps = _little_endian(series.stamps, "<i8")
@@ -238,6 +232,21 @@ def write_series(
             ),
         ),
     )
+
+
+def _without_deleted_runs(conn: Connection, batch: Batch) -> Batch:
+    """``batch`` less the points of runs deleted since they were logged.
+
+    Another process can delete a run while this one still buffers its points; writing
+    them would fail the whole batch on the foreign key.
+    """
+    run_ids = list({run_id for run_id, _ in batch})
+    present = set(conn.execute(select(runs.c.id).where(runs.c.id.in_(run_ids))).scalars())
+    for run_id, key in [k for k in batch if k[0] not in present]:
+        _log.warning(
+            "dropping %d points of deleted run %s", len(batch.pop((run_id, key)).steps), run_id
+        )
+    return batch
 
 
 def unpack_chunk(
