@@ -17,6 +17,7 @@ from mlpilot.errors import ConflictError, InvalidInputError, NotFoundError
 from mlpilot.store import Store, now_ms, open_store, validate_artifact_path
 from mlpilot.store import _schema as db
 from mlpilot.tracking import _models, _queries
+from mlpilot.tracking._inputs import metric_batch, text_rows
 from mlpilot.tracking._liveness import HOST, mark_dead_runs
 from mlpilot.tracking._records import ArtifactRecord, Experiment, MetricPoint, RunRecord
 from mlpilot.tracking._run import Run
@@ -27,7 +28,7 @@ from mlpilot.tracking._validate import (
     check_step,
     check_text,
 )
-from mlpilot.tracking._writer import Batch, MetricWriter, Series, unpack_chunk, write_series
+from mlpilot.tracking._writer import MetricWriter, unpack_chunk, write_series
 
 DEFAULT_EXPERIMENT = "Default"
 
@@ -172,8 +173,8 @@ class TrackingClient:
         experiment_id = self.get_or_create_experiment(experiment or DEFAULT_EXPERIMENT)
         run_id = uuid.uuid4().hex
         name = check_key(name, "run name") if name is not None else f"run-{run_id[:8]}"
-        param_rows = _text_rows(run_id, params or {}, "param")
-        tag_rows = _text_rows(run_id, tags or {}, "tag")
+        param_rows = text_rows(run_id, params or {}, "param")
+        tag_rows = text_rows(run_id, tags or {}, "tag")
         start = now_ms()
         with self._metadata.write() as conn:
             if parent_id is not None:
@@ -320,7 +321,7 @@ class TrackingClient:
         Args:
             metrics: ``(key, value, step)`` or ``(key, value, step, timestamp_ms)`` tuples.
         """
-        batch = _batch(run_id, metrics)
+        batch = metric_batch(run_id, metrics)
         with self._metadata.write() as conn:
             self._require(conn, run_id)
             if params:
@@ -368,7 +369,7 @@ class TrackingClient:
         self._writer.flush()
 
     def _write_params(self, conn: Connection, run_id: str, values: Mapping[str, Any]) -> None:
-        rows = _text_rows(run_id, values, "param")
+        rows = text_rows(run_id, values, "param")
         self._metadata.insert_ignoring_conflicts(conn, db.params, rows)
         stored = dict(
             conn.execute(
@@ -392,7 +393,7 @@ class TrackingClient:
 
     def _write_tags(self, conn: Connection, run_id: str, values: Mapping[str, Any]) -> None:
         self._metadata.upsert(
-            conn, db.tags, _text_rows(run_id, values, "tag"), keys=("run_id", "key")
+            conn, db.tags, text_rows(run_id, values, "tag"), keys=("run_id", "key")
         )
         self._metadata.record_event(
             conn, "run.tags_set", "run", run_id, self.settings.user, keys=sorted(values)
@@ -512,77 +513,3 @@ class TrackingClient:
         if resolved != run_id:
             raise NotFoundError(f"no run with id {run_id!r}; give the full 32-character id")
         return resolved
-
-
-def _text_rows(run_id: str, values: Mapping[str, Any], what: str) -> list[dict[str, str]]:
-    if not isinstance(values, Mapping):
-        raise InvalidInputError(
-            f"{what}s must be a mapping of key to value, got {type(values).__name__}"
-        )
-    return [
-        {"run_id": run_id, "key": check_key(k, f"{what} key"), "value": check_text(k, v, what)}
-        for k, v in values.items()
-    ]
-
-
-def _batch(run_id: str, entries: Iterable[Sequence[Any]]) -> Batch:
-    """Validate ``(key, value, step[, timestamp_ms])`` entries column by column and group them.
-
-    Column-wise numpy checks keep a 1,000-point batch at a few microseconds of Python;
-    a bad entry is then found one by one, so the error still names it.
-    """
-    rows = list(entries)
-    try:
-        # A string has a length too, but is never an entry.
-        widths = {0 if isinstance(r, str | bytes) else len(r) for r in rows}
-    except TypeError:
-        widths = {0}
-    if not widths <= {3, 4}:
-        bad = next(
-            r
-            for r in rows
-            if isinstance(r, str | bytes) or not isinstance(r, Sequence) or len(r) not in (3, 4)
-        )
-        raise InvalidInputError(
-            f"a metric entry is (key, value, step) or (key, value, step, timestamp_ms); got {bad!r}"
-        )
-    if not rows:
-        return {}
-    now = now_ms()
-    if widths == {3, 4}:
-        rows = [r if len(r) == 4 else (*r, now) for r in rows]
-    columns = list(zip(*rows, strict=True))
-    keys = columns[0]
-    for key in set(keys):
-        check_key(key, "metric key")
-    try:
-        values = np.asarray(columns[1])
-    except (TypeError, ValueError):
-        values = np.array([], dtype=object)
-    if values.ndim == 1 and values.dtype.kind in "biuf":
-        values = values.astype(np.float64)
-    else:  # text, None, ragged entries...: check one by one so that the error names the key
-        values = np.array(
-            [check_metric(k, v) for k, v in zip(keys, columns[1], strict=True)], dtype=np.float64
-        )
-    if not np.isfinite(values).all():
-        first = int(np.argmin(np.isfinite(values)))
-        check_metric(keys[first], values[first])
-    steps = np.asarray(columns[2])
-    if steps.dtype.kind not in "iu" or (steps < 0).any():
-        steps = np.array([check_step(k, v) for k, v in zip(keys, columns[2], strict=True)])
-    try:
-        stamps = np.asarray(columns[3], dtype=np.int64) if len(columns) == 4 else None
-    except (TypeError, ValueError, OverflowError):
-        raise InvalidInputError(
-            "metric timestamps must be integer milliseconds since the epoch"
-        ) from None
-    stamps = np.full(len(rows), now, dtype=np.int64) if stamps is None else stamps
-    if len(set(keys)) == 1:
-        return {(run_id, keys[0]): Series.of(steps, stamps, values)}
-    key_array = np.array(keys, dtype=object)
-    return {
-        (run_id, key): Series.of(steps[mask], stamps[mask], values[mask])
-        for key in dict.fromkeys(keys)
-        for mask in [key_array == key]
-    }
