@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,3 +83,21 @@ def test_writers_that_read_first_wait_their_turn(tmp_path: Path) -> None:
     finally:
         for store in stores:
             store.close()
+
+
+def test_first_open_waits_for_a_writer_of_the_file(tmp_path: Path) -> None:
+    """Switching a file to WAL waits for the lock like any write, instead of failing."""
+    path = tmp_path / "mlpilot.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE scratch (x INTEGER)")
+    other.execute("BEGIN IMMEDIATE")  # another writer, mid-transaction
+    release = threading.Timer(0.3, other.execute, args=("COMMIT",))
+    release.start()
+    try:
+        store = MetadataStore(f"sqlite:///{path}")
+        with store.read() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        store.close()
+    finally:
+        release.join()
+        other.close()
