@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -185,7 +186,7 @@ def test_log_batch_to_an_unknown_run(client: TrackingClient) -> None:
 
 LONG_KEY = "k" * 251
 BAD_VALUES = [math.nan, math.inf, -math.inf, "0.5", "high", None, [1.0], b"1"]
-BAD_STEPS = [-1, 1.5, 2.0, "3", None]
+BAD_STEPS = [-1, 2**63, 1.5, 2.0, "3", None]
 BAD_KEYS = [LONG_KEY, "a\nb", "tab\tkey", "nul\x00", "bad\udcff", "", " loss", 42]
 
 Logger = Callable[[TrackingClient, Run, Any, Any, Any], None]
@@ -259,3 +260,15 @@ def test_points_of_a_deleted_run_do_not_block_other_runs(client: TrackingClient)
 
     assert client.get_run(survivor.id).metrics == {"loss": 0.5}
     assert count_points(client) == 1
+
+
+def test_closing_the_store_writes_pending_points_and_stops_the_writer(
+    client: TrackingClient,
+) -> None:
+    run = client.create_run()
+    client.log_metric(run.id, "loss", 0.5, step=1)
+    client.store.close()
+
+    assert count_points(client) == 1  # the engine reconnects on demand after close
+    run.end()
+    assert not [t for t in threading.enumerate() if t.name == "mlpilot-metric-writer"]

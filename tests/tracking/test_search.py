@@ -78,6 +78,7 @@ FILTERS = dict(
         ("params.model in ('rf', 'linear')", {"sweep-2", "pending"}),
         ("params.model not in ('rf', 'linear')", {"sweep-1", "baseline"}),
         ("params.model like 'g%'", {"sweep-1", "baseline"}),
+        ("params.model like 'GB_'", {"sweep-1", "baseline"}),
         ("params.model not like 'g%'", {"sweep-2", "pending"}),
         ("params.`model` = 'rf'", {"sweep-2"}),
         ("params.depth != 3", {"sweep-2"}),

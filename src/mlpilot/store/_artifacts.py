@@ -8,8 +8,10 @@ raises :class:`ArtifactCorruptedError` on a mismatch.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import io
 import os
 import re
 import uuid
@@ -36,6 +38,26 @@ class Blob:
     digest: str
     size: int
     modified_s: float | None = None
+
+
+class BlobWriter(io.RawIOBase):
+    """A write-only stream that hashes what it is given; see :meth:`ArtifactStore.writer`."""
+
+    def __init__(self, target: IO[bytes]) -> None:
+        self.hasher = hashlib.sha256()
+        self.size = 0
+        self.blob = Blob("", 0)
+        self._target = target
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self.hasher.update(view)
+        self._target.write(view)
+        self.size += len(view)
+        return len(view)
 
 
 class ArtifactStore:
@@ -134,27 +156,39 @@ class ArtifactStore:
     def remove(self, path: str) -> None:
         self._fs.rm_file(path)
 
-    def _put_stream(self, source: IO[bytes]) -> Blob:
-        hasher = hashlib.sha256()
-        size = 0
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[BlobWriter]:
+        """Write a blob as a stream: ``with store.writer() as out: out.write(...)``.
+
+        The bytes are hashed as they go to a temporary name; when the block ends they are
+        renamed to their digest (``out.blob``), or dropped if the block raised.
+        """
         tmp = self._tmp_path()
         try:
             with self._fs.open(tmp, "wb") as target:
-                while chunk := source.read(_CHUNK):
-                    hasher.update(chunk)
-                    size += len(chunk)
-                    target.write(chunk)
-            digest = hasher.hexdigest()
+                out = BlobWriter(target)
+                yield out
+            digest = out.hasher.hexdigest()
             if self._fs.exists(self._blob_path(digest)):
                 self._refresh(digest)
                 self._fs.rm_file(tmp)
             else:
                 self._commit(tmp, digest)
+            out.blob = Blob(digest, out.size)
         except BaseException:
             if self._fs.exists(tmp):
                 self._fs.rm_file(tmp)
             raise
-        return Blob(digest, size)
+
+    def blob_path(self, digest: str) -> str:
+        """Where ``digest`` lives inside :attr:`fs`, for ranged reads that verify later."""
+        return self._blob_path(digest)
+
+    def _put_stream(self, source: IO[bytes]) -> Blob:
+        with self.writer() as out:
+            while chunk := source.read(_CHUNK):
+                out.write(chunk)
+        return out.blob
 
     def _commit(self, tmp: str, digest: str) -> None:
         final = self._blob_path(digest)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from mlpilot.config import Settings, load_settings
@@ -18,9 +19,23 @@ class Store:
         self.settings = settings
         self.metadata = MetadataStore(settings.store_uri)
         self.artifacts = ArtifactStore(settings.artifacts_uri)
+        self._closers: list[Callable[[], None]] = []
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when the store closes, before its connections go.
+
+        Layers above the store use this to write what they buffer (metric points) and to
+        stop their background threads.
+        """
+        self._closers.append(callback)
 
     def close(self) -> None:
-        self.metadata.close()
+        try:
+            for callback in reversed(self._closers):
+                callback()
+        finally:
+            self._closers.clear()
+            self.metadata.close()
 
 
 _open: dict[tuple[str, str], Store] = {}

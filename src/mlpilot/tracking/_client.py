@@ -68,11 +68,12 @@ class TrackingClient:
         self._metadata = self.store.metadata
         self._artifacts = self.store.artifacts
         if self.store not in _writers:
-            _writers[self.store] = MetricWriter(
+            writer = _writers[self.store] = MetricWriter(
                 self._metadata,
                 flush_interval_s=self.settings.flush_interval_s,
                 heartbeat_interval_s=self.settings.heartbeat_interval_s,
             )
+            self.store.on_close(writer.stop)
         self._writer = _writers[self.store]
         if self.store not in _swept:
             _swept.add(self.store)

@@ -9,7 +9,13 @@ import numpy as np
 
 from mlpilot.errors import InvalidInputError
 from mlpilot.store import now_ms
-from mlpilot.tracking._validate import check_key, check_metric, check_step, check_text
+from mlpilot.tracking._validate import (
+    MAX_STEP,
+    check_key,
+    check_metric,
+    check_step,
+    check_text,
+)
 from mlpilot.tracking._writer import Batch, Series
 
 
@@ -68,7 +74,7 @@ def metric_batch(run_id: str, entries: Iterable[Sequence[Any]]) -> Batch:
         first = int(np.argmin(np.isfinite(values)))
         check_metric(keys[first], values[first])
     steps = np.asarray(columns[2])
-    if steps.dtype.kind not in "iu" or (steps < 0).any():
+    if steps.dtype.kind not in "iu" or (steps < 0).any() or (steps > MAX_STEP).any():
         steps = np.array([check_step(k, v) for k, v in zip(keys, columns[2], strict=True)])
     try:
         stamps = np.asarray(columns[3], dtype=np.int64) if len(columns) == 4 else None

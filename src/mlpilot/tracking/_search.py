@@ -8,7 +8,8 @@ A filter compares run attributes, params, tags and latest metric values, joined 
     name like 'sweep-%' and status in ('finished', 'failed')
 
 Keys with spaces or dots are quoted with backticks. Params and tags are text: they
-compare with ``=``, ``!=``, ``like`` and ``in``; metrics, ``experiment_id`` and the ``*_ms``
+compare with ``=``, ``!=``, ``like`` (``%`` and ``_`` wildcards, ignoring case on every
+backend) and ``in``; metrics, ``experiment_id`` and the ``*_ms``
 attributes are numbers and also take ``<``, ``<=``, ``>``, ``>=``.
 """
 
@@ -266,8 +267,8 @@ def _condition(column: Any, op: str, values: list[Any]) -> ColumnElement[bool]:
         "<=": lambda: column <= value,
         ">": lambda: column > value,
         ">=": lambda: column >= value,
-        "like": lambda: column.like(value),
-        "not like": lambda: ~column.like(value),
+        "like": lambda: column.ilike(value),
+        "not like": lambda: ~column.ilike(value),
         "in": lambda: column.in_(values) if values else false(),
         "not in": lambda: column.not_in(values),
     }

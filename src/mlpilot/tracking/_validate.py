@@ -49,6 +49,10 @@ def check_metric(key: str, value: Any) -> float:
     return number
 
 
+#: Steps are stored as signed 64-bit integers.
+MAX_STEP = 2**63 - 1
+
+
 def check_step(key: str, step: Any) -> int:
     """Return ``step`` as a non-negative int (numpy integers are accepted)."""
     try:
@@ -59,8 +63,10 @@ def check_step(key: str, step: Any) -> int:
         raise InvalidInputError(
             f"step of metric {key!r} must be an integer, got {type(step).__name__}: {step!r}"
         ) from None
-    if number < 0:
-        raise InvalidInputError(f"step of metric {key!r} must be >= 0, got {number}")
+    if not 0 <= number <= MAX_STEP:
+        raise InvalidInputError(
+            f"step of metric {key!r} must be between 0 and {MAX_STEP}, got {number}"
+        )
     return number
 
 

@@ -89,6 +89,7 @@ class MetricWriter:
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
         self._live_runs: set[str] = set()
         self._last_beat = time.monotonic()
 
@@ -100,7 +101,7 @@ class MetricWriter:
             series.append(step, stamp, value)
             self._count += 1
             waiting = self._count
-        if self._thread is None:
+        if self._thread is None and not self._stopping.is_set():
             self._start()
         if waiting >= self._batch_size:
             if waiting >= self._max_pending:
@@ -138,6 +139,14 @@ class MetricWriter:
                 self._restore(batch)
                 raise
 
+    def stop(self) -> None:
+        """Write what is pending and end the background thread (the store is closing)."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+        self.flush()
+
     def _restore(self, batch: Batch) -> None:
         with self._lock:
             for key, series in batch.items():
@@ -157,9 +166,11 @@ class MetricWriter:
             self._thread.start()
 
     def _loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             self._wake.wait(self._flush_interval_s)
             self._wake.clear()
+            if self._stopping.is_set():
+                return  # stop() writes the rest in its own thread, where errors surface
             try:
                 self.flush()
                 if time.monotonic() - self._last_beat >= self._heartbeat_interval_s:
