@@ -12,23 +12,29 @@ Track an experiment in a few lines::
 from importlib.metadata import PackageNotFoundError, version
 
 from mlpilot.config import Settings, load_settings
-from mlpilot.errors import MlpilotError
+from mlpilot.errors import DataValidationError, MlpilotError
+from mlpilot.store import ColumnRule, DataSchema, DatasetVersion
 from mlpilot.tracking import (
     Run,
     RunRecord,
     TrackingClient,
     active_run,
+    dataset_lineage,
     end_run,
+    get_dataset,
     log_artifact,
     log_metric,
     log_metrics,
     log_model,
     log_param,
     log_params,
+    read_dataset,
+    register_dataset,
     search_runs,
     set_tag,
     set_tags,
     start_run,
+    validate_dataset,
 )
 
 try:
@@ -37,6 +43,10 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0.0.0"
 
 __all__ = [
+    "ColumnRule",
+    "DataSchema",
+    "DataValidationError",
+    "DatasetVersion",
     "MlpilotError",
     "Run",
     "RunRecord",
@@ -44,7 +54,9 @@ __all__ = [
     "TrackingClient",
     "__version__",
     "active_run",
+    "dataset_lineage",
     "end_run",
+    "get_dataset",
     "load_settings",
     "log_artifact",
     "log_metric",
@@ -52,8 +64,11 @@ __all__ = [
     "log_model",
     "log_param",
     "log_params",
+    "read_dataset",
+    "register_dataset",
     "search_runs",
     "set_tag",
     "set_tags",
     "start_run",
+    "validate_dataset",
 ]

@@ -42,6 +42,14 @@ class Settings:
     heartbeat_interval_s: float = 10.0
     #: A run whose last beat is older than this is marked failed.
     heartbeat_timeout_s: float = 120.0
+    #: Local folder of decompressed dataset copies; default ``<home>/cache``.
+    cache_dir: Path | None = None
+    #: The cache drops its least recently read copies beyond this many GiB.
+    cache_max_gb: float = 20.0
+
+    @property
+    def dataset_cache(self) -> Path:
+        return (self.cache_dir or self.home / "cache") / "datasets"
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
@@ -62,7 +70,7 @@ def load_settings(**overrides: Any) -> Settings:
     raw: dict[str, Any] = dict(_read_toml())
     raw.update(_read_env(os.environ))
     raw.update({k: v for k, v in overrides.items() if v is not None})
-    for name in ("home", "store_uri", "artifacts_uri", "user"):
+    for name in ("home", "store_uri", "artifacts_uri", "user", "cache_dir"):
         if name in raw and not isinstance(raw[name], str | os.PathLike):
             raise ConfigError(f"setting {name!r} must be text, got {raw[name]!r}")
 
@@ -75,7 +83,9 @@ def load_settings(**overrides: Any) -> Settings:
         "artifacts_uri": str(artifacts_uri),
         "user": str(raw.get("user") or _default_user()),
     }
-    for name in ("flush_interval_s", "heartbeat_interval_s", "heartbeat_timeout_s"):
+    if raw.get("cache_dir"):
+        values["cache_dir"] = Path(raw["cache_dir"]).expanduser().absolute()
+    for name in ("flush_interval_s", "heartbeat_interval_s", "heartbeat_timeout_s", "cache_max_gb"):
         if name in raw:
             values[name] = _positive_float(name, raw[name])
     return Settings(**values)

@@ -9,6 +9,8 @@ into a 4xx JSON answer.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class MlpilotError(Exception):
     """Root of every error mlpilot raises on purpose."""
@@ -48,3 +50,11 @@ class StoreError(MlpilotError, RuntimeError):
 
 class NoActiveRunError(MlpilotError, RuntimeError):
     """A module-level logging helper was called with no run started."""
+
+
+class DataValidationError(InvalidInputError):
+    """Data broke the rules of its schema; ``report`` names every failing rule."""
+
+    def __init__(self, report: Any) -> None:
+        super().__init__(str(report))
+        self.report = report

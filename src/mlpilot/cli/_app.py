@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 import mlpilot
-from mlpilot.cli import _artifacts, _doctor, _experiments, _gc, _output, _runs
+from mlpilot.cli import _artifacts, _datasets, _doctor, _experiments, _gc, _output, _runs
 from mlpilot.cli._state import CliState
 from mlpilot.errors import MlpilotError
 
@@ -67,7 +67,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
-    help="""Track, compare and clean up machine-learning runs.
+    help="""Track, compare and clean up machine-learning runs and their datasets.
 
     Settings come from the options below, then MLPILOT_* environment variables, then
     the mlpilot table of ./mlpilot.toml, then defaults (everything under ./.mlpilot).
@@ -77,6 +77,7 @@ app = typer.Typer(
 app.add_typer(_experiments.app, name="experiments")
 app.add_typer(_runs.app, name="runs")
 app.add_typer(_artifacts.app, name="artifacts")
+app.add_typer(_datasets.app, name="datasets")
 app.command("gc")(_gc.gc)
 app.command("doctor")(_doctor.doctor)
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 # A 64-bit key that is still SQLite's rowid alias (BIGINT PRIMARY KEY would not autoincrement).
@@ -147,6 +148,69 @@ events = Table(
     Index(None, "object_type", "object_id"),
 )
 
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(MAX_KEY_LENGTH), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# One row per distinct content of a dataset. ``digest`` names the content (schema and
+# values, whatever the file layout); ``blob_digest`` names the Parquet file that holds it.
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("dataset_id", Integer, ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("blob_digest", String(64), nullable=False),
+    Column("num_rows", BigInteger, nullable=False),
+    Column("num_bytes", BigInteger, nullable=False),
+    Column("columns", JSON, nullable=False),
+    Column("profile", JSON, nullable=False),
+    Column("parent_id", String(32), ForeignKey("dataset_versions.id", ondelete="SET NULL")),
+    Column("source", Text, nullable=False, default=""),
+    Column("created_by", String(MAX_KEY_LENGTH), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("dataset_id", "version"),
+    UniqueConstraint("dataset_id", "digest"),
+    Index(None, "blob_digest"),
+)
+
+dataset_tags = Table(
+    "dataset_tags",
+    metadata,
+    Column("dataset_id", Integer, ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(MAX_KEY_LENGTH), primary_key=True),
+    Column(
+        "version_id",
+        String(32),
+        ForeignKey("dataset_versions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# Lineage: which runs (and which pipeline step in them) read or wrote which versions.
+dataset_usage = Table(
+    "dataset_usage",
+    metadata,
+    Column(
+        "version_id",
+        String(32),
+        ForeignKey("dataset_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("run_id", String(32), _run_fk(), primary_key=True),
+    Column("role", String(8), primary_key=True),
+    Column("step", String(MAX_KEY_LENGTH), nullable=False, default=""),
+    Column("created_ms", BigInteger, nullable=False),
+    Index(None, "run_id"),
+)
+
 #: Columns that hold artifact digests. Garbage collection keeps every blob named here;
 #: a package that stores digests in a new table adds its column to this list.
-DIGEST_COLUMNS: list[Column[str]] = [run_artifacts.c.digest]
+DIGEST_COLUMNS: list[Column[str]] = [run_artifacts.c.digest, dataset_versions.c.blob_digest]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 import weakref
@@ -14,7 +15,15 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mlpilot.errors import ConflictError, InvalidInputError, NotFoundError
-from mlpilot.store import Store, now_ms, open_store, validate_artifact_path
+from mlpilot.store import (
+    DatasetStore,
+    DatasetVersion,
+    Lineage,
+    Store,
+    now_ms,
+    open_store,
+    validate_artifact_path,
+)
 from mlpilot.store import _schema as db
 from mlpilot.tracking import _models, _queries
 from mlpilot.tracking._inputs import metric_batch, text_rows
@@ -75,6 +84,8 @@ class TrackingClient:
             )
             self.store.on_close(writer.stop)
         self._writer = _writers[self.store]
+        #: The store's versioned datasets.
+        self.datasets = DatasetStore(self.store)
         if self.store not in _swept:
             _swept.add(self.store)
             self.mark_dead_runs()
@@ -442,6 +453,27 @@ class TrackingClient:
     def load_model(self, run_id: str, name: str = "model") -> Any:
         """Load a model stored with ``log_model``, after verifying its bytes."""
         return _models.load_model(self, run_id, name)
+
+    def list_models(self, run_id: str) -> list[str]:
+        """The names of the models ``log_model`` stored in run ``run_id``."""
+        suffix = f"/{_models.MODEL_FILE}"
+        return [
+            a.path.removesuffix(suffix)
+            for a in self.list_artifacts(run_id)
+            if a.path.endswith(suffix)
+        ]
+
+    # -- datasets ------------------------------------------------------------------
+
+    def dataset_lineage(self, ref: str | DatasetVersion) -> Lineage:
+        """What produced a dataset version, what used it, and the models those runs logged."""
+        lineage = self.datasets.lineage(ref)
+        models = [
+            (link.run_id, model)
+            for link in lineage.used_by
+            for model in self.list_models(link.run_id)
+        ]
+        return dataclasses.replace(lineage, models=models)
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactRecord]:
         with self._metadata.read() as conn:

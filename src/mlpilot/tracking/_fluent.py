@@ -19,6 +19,9 @@ from mlpilot.tracking._run import Run
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mlpilot.store import DataSchema, DatasetReader, DatasetVersion, Lineage, ValidationReport
+    from mlpilot.store._content import DataLike
+
 _active: ContextVar[tuple[Run, ...]] = ContextVar("mlpilot_active_runs", default=())
 
 
@@ -99,6 +102,59 @@ def log_artifact(
 
 def log_model(model: Any, name: str = "model") -> list[ArtifactRecord]:
     return _require_active().log_model(model, name)
+
+
+def register_dataset(
+    name: str,
+    data: DataLike,
+    *,
+    description: str | None = None,
+    tags: Sequence[str] = (),
+    parent: str | DatasetVersion | None = None,
+    client: TrackingClient | None = None,
+) -> DatasetVersion:
+    """Register ``data`` as a version of dataset ``name``; an output of the active run."""
+    options: dict[str, Any] = {"description": description, "tags": tags, "parent": parent}
+    run = active_run()
+    if run is not None and client is None:
+        return run.register_dataset(name, data, **options)
+    return (client or TrackingClient()).datasets.register(name, data, **options)
+
+
+def read_dataset(
+    ref: str | DatasetVersion,
+    *,
+    columns: Sequence[str] | None = None,
+    batch_size: int | None = None,
+    prefetch: int = 4,
+    client: TrackingClient | None = None,
+) -> DatasetReader:
+    """A reader over a dataset version (``churn@v3``); an input of the active run."""
+    run = active_run()
+    if run is not None and client is None:
+        return run.read_dataset(ref, columns=columns, batch_size=batch_size, prefetch=prefetch)
+    datasets = (client or TrackingClient()).datasets
+    return datasets.read(ref, columns=columns, batch_size=batch_size, prefetch=prefetch)
+
+
+def get_dataset(ref: str, *, client: TrackingClient | None = None) -> DatasetVersion:
+    """The dataset version ``ref`` names: ``churn``, ``churn@v3``, ``churn@prod``."""
+    return (client or TrackingClient()).datasets.get(ref)
+
+
+def validate_dataset(
+    data: str | DatasetVersion | DataLike,
+    schema: DataSchema,
+    *,
+    client: TrackingClient | None = None,
+) -> ValidationReport:
+    """Check a version (by reference) or in-memory data against ``schema``."""
+    return (client or TrackingClient()).datasets.validate(data, schema)
+
+
+def dataset_lineage(ref: str | DatasetVersion, *, client: TrackingClient | None = None) -> Lineage:
+    """What produced a dataset version and what (runs, models) used it."""
+    return (client or TrackingClient()).dataset_lineage(ref)
 
 
 def search_runs(

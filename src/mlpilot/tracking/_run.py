@@ -9,7 +9,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,8 @@ from mlpilot.tracking._validate import check_key, check_metric, check_step
 from mlpilot.tracking._writer import flush_all
 
 if TYPE_CHECKING:
+    from mlpilot.store import DatasetReader, DatasetVersion
+    from mlpilot.store._content import DataLike
     from mlpilot.tracking._client import TrackingClient
 
 _unfinished: dict[str, Run] = {}
@@ -97,6 +99,30 @@ class Run:
     def log_model(self, model: Any, name: str = "model") -> list[ArtifactRecord]:
         """Store a fitted model in a safe format (skops for scikit-learn) under ``name/``."""
         return _models.log_model(self.client, self.id, model, name)
+
+    def read_dataset(
+        self,
+        ref: str | DatasetVersion,
+        *,
+        columns: Sequence[str] | None = None,
+        batch_size: int | None = None,
+        prefetch: int = 4,
+        step: str = "",
+    ) -> DatasetReader:
+        """Read a dataset version, recording it as an input of this run."""
+        version = self.client.datasets.record_use(ref, self.id, role="input", step=step)
+        return self.client.datasets.read(
+            version, columns=columns, batch_size=batch_size, prefetch=prefetch
+        )
+
+    def register_dataset(
+        self, name: str, data: DataLike, *, step: str = "", **options: Any
+    ) -> DatasetVersion:
+        """Register a dataset version as an output of this run.
+
+        ``options`` are those of :meth:`mlpilot.store.DatasetStore.register`.
+        """
+        return self.client.datasets.register(name, data, run_id=self.id, step=step, **options)
 
     def record(self) -> RunRecord:
         """What the store holds for this run now (buffered points included)."""
