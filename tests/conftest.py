@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from mlpilot.config import Settings, load_settings
-from mlpilot.store import Store
+from mlpilot.store import DatasetStore, Store
 from mlpilot.tracking import TrackingClient
 
 POSTGRES_URL = os.environ.get("MLPILOT_TEST_POSTGRES_URL")
@@ -83,3 +83,8 @@ def store(settings: Settings) -> Iterator[Store]:
 @pytest.fixture
 def client(store: Store) -> TrackingClient:
     return TrackingClient(store)
+
+
+@pytest.fixture
+def datasets(store: Store) -> DatasetStore:
+    return DatasetStore(store)

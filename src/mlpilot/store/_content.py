@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
@@ -124,8 +125,13 @@ def _read_files(paths: list[Path]) -> tuple[pa.Table, str]:
         )
     (kind,) = kinds
     file_format: Any = kind
-    if kind == "csv" and files[0].suffix.lower() == ".tsv":
-        file_format = pads.CsvFileFormat(parse_options=pa.csv.ParseOptions(delimiter="\t"))
+    if kind == "csv":  # empty fields are missing values, as pandas reads them
+        file_format = pads.CsvFileFormat(
+            parse_options=pacsv.ParseOptions(
+                delimiter="\t" if files[0].suffix.lower() == ".tsv" else ","
+            ),
+            convert_options=pacsv.ConvertOptions(strings_can_be_null=True),
+        )
     try:
         table = pads.dataset([str(f) for f in files], format=file_format).to_table()
     except (pa.ArrowInvalid, OSError) as exc:
@@ -167,9 +173,15 @@ def _hash_array(hasher: Any, array: pa.Array) -> None:
     elif pa.types.is_struct(kind):
         for index in range(kind.num_fields):
             _hash_array(hasher, pc.struct_field(array, [index]))
-    elif pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_map(kind):
-        _hash_array(hasher, pc.list_value_length(array).fill_null(0))
-        _hash_array(hasher, array.flatten())
+    elif pa.types.is_map(kind):
+        entries = pa.struct([kind.key_field.with_name("key"), kind.item_field.with_name("value")])
+        _hash_array(hasher, array.cast(pa.list_(entries)))
+    elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        lengths = np.diff(array.offsets.to_numpy()).astype("<i8")
+        if array.null_count:
+            lengths[~array.is_valid().to_numpy(zero_copy_only=False)] = 0
+        hasher.update(lengths.tobytes())
+        _hash_array(hasher, array.flatten())  # the values of valid lists only
     elif pa.types.is_fixed_size_list(kind):
         _hash_array(hasher, array.flatten())
     elif _is_variable_width(kind):

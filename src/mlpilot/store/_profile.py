@@ -9,12 +9,30 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+#: Names for families of Arrow types, for schemas that should not care about widths or
+#: layouts (``integer`` for int8..uint64). The first family that matches is a column's.
+TYPE_FAMILIES: dict[str, Callable[[pa.DataType], bool]] = {
+    "integer": pa.types.is_integer,
+    "float": pa.types.is_floating,
+    "number": lambda t: pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t),
+    "string": lambda t: (
+        pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+    ),
+    "bool": pa.types.is_boolean,
+    "timestamp": pa.types.is_timestamp,
+    "date": pa.types.is_date,
+    "binary": lambda t: (
+        pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)
+    ),
+}
 
 #: Quantiles every numeric column records.
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -38,6 +56,8 @@ class ColumnProfile:
     type: str
     #: ``number``, ``text``, ``bool``, ``temporal`` or ``other`` (binary, nested).
     kind: str
+    #: The first of :data:`TYPE_FAMILIES` the type (or a dictionary's values) belongs to.
+    family: str | None
     count: int
     nulls: int
     distinct: int | None = None
@@ -85,6 +105,7 @@ def profile_column(name: str, column: pa.ChunkedArray) -> ColumnProfile:
         column = column.cast(kind.value_type)
         kind = kind.value_type
     base["kind"] = _kind(kind)
+    base["family"] = next((name for name, test in TYPE_FAMILIES.items() if test(kind)), None)
     if len(column) == nulls or pa.types.is_null(kind):
         return ColumnProfile(**base, distinct=0)
     if base["kind"] == "bool":
@@ -92,14 +113,12 @@ def profile_column(name: str, column: pa.ChunkedArray) -> ColumnProfile:
     if base["kind"] == "number":
         return ColumnProfile(**base, **_numeric(column))
     if base["kind"] == "temporal":
-        bounds = pc.min_max(column)
+        # Sorting the integers underneath gives bounds and distinct values for every
+        # temporal type, durations and times included.
         physical = pa.int64() if kind.bit_width == 64 else pa.int32()
-        return ColumnProfile(
-            **base,
-            distinct=_distinct(np.sort(column.drop_null().cast(physical).to_numpy())),
-            min=_text(bounds["min"]),
-            max=_text(bounds["max"]),
-        )
+        ordered = np.sort(column.drop_null().cast(physical).to_numpy())
+        low, high = (pa.scalar(ordered[i].item(), physical).cast(kind) for i in (0, -1))
+        return ColumnProfile(**base, distinct=_distinct(ordered), min=_text(low), max=_text(high))
     if base["kind"] == "text":
         bounds = pc.min_max(column)
         return ColumnProfile(

@@ -34,23 +34,8 @@ import pyarrow.compute as pc
 import tomli_w
 
 from mlpilot.errors import DataValidationError, InvalidInputError
-from mlpilot.store._profile import TOP_K, ColumnProfile
+from mlpilot.store._profile import TOP_K, TYPE_FAMILIES, ColumnProfile
 
-#: Type names that match a family of Arrow types rather than one exact type.
-TYPE_FAMILIES = {
-    "integer": pa.types.is_integer,
-    "float": pa.types.is_floating,
-    "number": lambda t: pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t),
-    "string": lambda t: (
-        pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
-    ),
-    "bool": pa.types.is_boolean,
-    "timestamp": pa.types.is_timestamp,
-    "date": pa.types.is_date,
-    "binary": lambda t: (
-        pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)
-    ),
-}
 #: How many example values a failure shows.
 EXAMPLES = 5
 
@@ -185,8 +170,10 @@ class DataSchema:
     ) -> DataSchema:
         """A schema that ``profiles`` (a dataset version's) satisfy.
 
-        It fixes each column's type and nullability; text and boolean columns with at most
-        ``max_categories`` distinct values get their values as the allowed set; columns
+        It fixes each column's type (as a family: ``integer`` rather than ``int32``, since
+        the width often changes with how the data was loaded) and nullability; text and
+        boolean columns with at most ``max_categories`` distinct values get their values
+        as the allowed set; columns
         whose every value is distinct are unique. With ``ranges``, numeric columns are
         bounded by the observed minimum and maximum.
         """
@@ -204,12 +191,7 @@ class DataSchema:
                 and profile.count > 1
                 and profile.distinct == profile.count
             )
-            if profile.kind == "text":
-                type_name: str | None = "string"
-            elif profile.type.startswith("dictionary"):
-                type_name = profile.kind if profile.kind in TYPE_FAMILIES else None
-            else:
-                type_name = profile.type
+            type_name = profile.family or profile.type
             bounded = ranges and profile.kind == "number"
             rules.append(
                 ColumnRule(
@@ -347,7 +329,8 @@ def _check_column(rule: ColumnRule, column: pa.ChunkedArray) -> list[RuleFailure
             ) from None
         shown = ", ".join(_show(v) for v in rule.allowed[:EXAMPLES])
         more = " ..." if len(rule.allowed) > EXAMPLES else ""
-        outside = pc.invert(pc.is_in(column, value_set=value_set))
+        # Nulls are the nullable rule's business, not this one's.
+        outside = pc.and_(pc.is_valid(column), pc.invert(pc.is_in(column, value_set=value_set)))
         failures.extend(_failure(rule, "allowed", f"one of {shown}{more}", column, outside))
     if rule.unique:
         counts = pc.value_counts(column.drop_null())
