@@ -1,11 +1,15 @@
 """Train a classifier on scikit-learn's bundled breast-cancer data and track it with mlpilot.
 
-A parent run holds a small sweep over the regularisation strength; each setting is a
-child run that logs its loss and validation accuracy every epoch. The best model is
-stored in the skops format, loaded back from the store, and checked.
+The data is registered as a dataset version (the same data again is the same version)
+and checked against the schema of its first version before anything trains. A parent
+run holds a small sweep over the regularisation strength; it reads the version, which
+records it in the lineage, and each setting is a child run that logs its loss and
+validation accuracy every epoch. The best model is stored in the skops format, loaded
+back from the store, and checked.
 
     python examples/tracking_quickstart.py            # store in ./.mlpilot
     mlpilot runs list --experiment breast-cancer      # look at what it recorded
+    mlpilot datasets lineage breast-cancer            # which runs and models used the data
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from rich.table import Table
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import SGDClassifier
 from sklearn.metrics import accuracy_score, log_loss
-from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -57,16 +60,27 @@ def main() -> None:
     parser.add_argument("--alphas", type=float, nargs="+", default=[1e-4, 1e-3, 1e-2, 1e-1])
     args = parser.parse_args()
 
-    features, labels = load_breast_cancer(return_X_y=True)
-    data = tuple(
-        train_test_split(features, labels, test_size=0.25, random_state=0, stratify=labels)
-    )
+    frame = load_breast_cancer(as_frame=True).frame
+    version = mlpilot.register_dataset(EXPERIMENT, frame, description="scikit-learn's copy")
+    # The first version's schema is the contract: later data must keep its columns, types
+    # and label values, or the sweep stops here with a report of what broke.
+    contract = mlpilot.get_dataset(f"{EXPERIMENT}@v1").infer_schema()
+    mlpilot.validate_dataset(version, contract).raise_for_failures()
     console = Console()
     models: dict[str, Pipeline] = {}
 
     with mlpilot.start_run(
-        "sgd-sweep", experiment=EXPERIMENT, tags={"dataset": "breast_cancer"}
+        "sgd-sweep", experiment=EXPERIMENT, tags={"dataset": version.ref}
     ) as sweep:
+        train_part, val_part = mlpilot.read_dataset(version).split(
+            test_size=0.25, seed=0, stratify="target"
+        )
+        data = (
+            train_part.drop(columns="target").to_numpy(),
+            val_part.drop(columns="target").to_numpy(),
+            train_part["target"].to_numpy(),
+            val_part["target"].to_numpy(),
+        )
         with Progress(console=console) as progress:
             for alpha in args.alphas:
                 with mlpilot.start_run(
@@ -103,6 +117,7 @@ def main() -> None:
     console.print(table)
     console.print(
         f"Best model stored with run {sweep.id} and verified after reloading.\n"
+        f"Data: {version.ref} ({version.num_rows} rows, digest {version.digest[:12]})\n"
         f"Store: {sweep.client.store.metadata.safe_uri}\n"
         f"Next: mlpilot runs show {sweep.id[:8]}   ·   mlpilot runs compare "
         + " ".join(trials["run_id"].str[:8])

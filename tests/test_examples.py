@@ -1,0 +1,39 @@
+"""The README's main job, run as a user runs it: a separate process on a fresh folder."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlpilot.store import DatasetStore, open_store
+from mlpilot.tracking import TrackingClient
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.mark.integration
+def test_the_tracking_quickstart_runs_twice_on_one_dataset_version(tmp_path: Path) -> None:
+    command = [
+        sys.executable,
+        str(EXAMPLES / "tracking_quickstart.py"),
+        "--epochs",
+        "2",
+        "--alphas",
+        "0.01",
+        "0.1",
+    ]
+    for _ in range(2):
+        done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+        assert done.returncode == 0, done.stderr
+        assert "verified after" in done.stdout
+
+    store = open_store(home=str(tmp_path / ".mlpilot"))
+    versions = DatasetStore(store).versions("breast-cancer")
+    lineage = TrackingClient(store).dataset_lineage("breast-cancer@v1")
+    store.close()
+    assert [v.num_rows for v in versions] == [569]
+    assert [link.run_name for link in lineage.used_by] == ["sgd-sweep", "sgd-sweep"]
+    assert len(lineage.models) == 2
