@@ -151,13 +151,14 @@ class DatasetStore:
         parent_version = self._as_version(parent) if parent is not None else None
         table, source = as_table(data)
         digest = content_digest(table)
-        existing = self._find_digest(name, digest)
+        with self._metadata.read() as conn:
+            existing = self._find_digest(conn, name, digest)
         blob, profile = self._write(table) if existing is None else (None, {})
         with self._metadata.write() as conn:
             dataset_id = self._dataset_id(conn, name, description, create=True)
             assert dataset_id is not None
-            if existing is None:
-                existing = self._find_digest(name, digest, conn)
+            if existing is None:  # another process may have stored it meanwhile
+                existing = self._find_digest(conn, name, digest)
             if existing is None:
                 version_id = self._insert_version(
                     conn, dataset_id, name, table, digest, blob, profile, parent_version, source
@@ -430,18 +431,13 @@ class DatasetStore:
             f" and tags {', '.join(tags)}" if tags else " and no tags"
         )
 
-    def _find_digest(
-        self, name: str, digest: str, conn: Connection | None = None
-    ) -> DatasetVersion | None:
-        query = self._version_query().where(
-            datasets.c.name == name, dataset_versions.c.digest == digest
-        )
-        if conn is not None:
-            row = conn.execute(query).first()
-            return self._hydrate(conn, [row])[0] if row else None
-        with self._metadata.read() as reader:
-            row = reader.execute(query).first()
-            return self._hydrate(reader, [row])[0] if row else None
+    def _find_digest(self, conn: Connection, name: str, digest: str) -> DatasetVersion | None:
+        row = conn.execute(
+            self._version_query().where(
+                datasets.c.name == name, dataset_versions.c.digest == digest
+            )
+        ).first()
+        return self._hydrate(conn, [row])[0] if row else None
 
     def _get_by_id(self, version_id: str) -> DatasetVersion:
         with self._metadata.read() as conn:
