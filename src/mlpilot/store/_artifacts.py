@@ -27,6 +27,7 @@ from mlpilot.errors import ArtifactCorruptedError, ConfigError, InvalidInputErro
 from mlpilot.store._schema import MAX_PATH_LENGTH
 
 _CHUNK = 1 << 20
+_WRITE_BUFFER = 8 << 20
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
 
@@ -41,23 +42,36 @@ class Blob:
 
 
 class BlobWriter(io.RawIOBase):
-    """A write-only stream that hashes what it is given; see :meth:`ArtifactStore.writer`."""
+    """A write-only stream that hashes what it is given; see :meth:`ArtifactStore.writer`.
+
+    Small writes are gathered into large ones: encoders write many small pieces, and each
+    call into a remote filesystem has a cost of its own.
+    """
 
     def __init__(self, target: IO[bytes]) -> None:
         self.hasher = hashlib.sha256()
         self.size = 0
         self.blob = Blob("", 0)
         self._target = target
+        self._pending = bytearray()
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: Any) -> int:
         view = memoryview(data).cast("B")
-        self.hasher.update(view)
-        self._target.write(view)
-        self.size += len(view)
+        self._pending += view
+        if len(self._pending) >= _WRITE_BUFFER:
+            self.drain()
         return len(view)
+
+    def drain(self) -> None:
+        """Hash and write what is gathered."""
+        if self._pending:
+            self.hasher.update(self._pending)
+            self._target.write(self._pending)
+            self.size += len(self._pending)
+            self._pending = bytearray()
 
 
 class ArtifactStore:
@@ -168,6 +182,7 @@ class ArtifactStore:
             with self._fs.open(tmp, "wb") as target:
                 out = BlobWriter(target)
                 yield out
+                out.drain()
             digest = out.hasher.hexdigest()
             if self._fs.exists(self._blob_path(digest)):
                 self._refresh(digest)

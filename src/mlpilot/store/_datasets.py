@@ -40,6 +40,10 @@ from mlpilot.store._validation import DataSchema, ValidationReport
 
 #: Rows per Parquet row group: the unit of prefetching and the default batch.
 ROW_GROUP_ROWS = 1 << 16
+# Dictionary encoding pays for columns of repeated values (text, categories, flags,
+# codes). Building a dictionary of distinct floats or timestamps for every row group
+# costs more time than it saves bytes, and one past this size gives up early.
+_DICTIONARY_LIMIT = 128 << 10
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _VERSION = re.compile(r"v?(\d+)")
@@ -176,7 +180,14 @@ class DatasetStore:
         with ThreadPoolExecutor(max_workers=1) as pool:
             profiling = pool.submit(profile_table, table)
             with self._artifacts.writer() as out:
-                pq.write_table(table, out, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+                pq.write_table(
+                    table,
+                    out,
+                    compression="zstd",
+                    row_group_size=ROW_GROUP_ROWS,
+                    use_dictionary=_dictionary_columns(table.schema),
+                    dictionary_pagesize_limit=_DICTIONARY_LIMIT,
+                )
             return out.blob, profiling.result()
 
     def _insert_version(
@@ -541,6 +552,18 @@ class DatasetStore:
             )
             for row in rows
         ]
+
+
+def _dictionary_columns(schema: pa.Schema) -> list[str]:
+    return [
+        field.name
+        for field in schema
+        if pa.types.is_integer(field.type)
+        or pa.types.is_boolean(field.type)
+        or pa.types.is_dictionary(field.type)
+        or pa.types.is_string(field.type)
+        or pa.types.is_binary(field.type)
+    ]
 
 
 def _check_name(name: Any, what: str) -> None:
