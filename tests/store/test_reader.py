@@ -222,3 +222,12 @@ def test_an_in_memory_artifact_store_works(tmp_path: Path) -> None:
     version = datasets.register("m", table_frame(100))
     assert datasets.read(version).to_pandas().equals(table_frame(100))
     store.close()
+
+
+def test_an_empty_version_reads_back_with_its_columns(datasets: DatasetStore) -> None:
+    empty = pd.DataFrame({"a": pd.Series([], dtype="int64"), "b": pd.Series([], dtype="str")})
+    version = datasets.register("empty", empty)
+    assert version.num_rows == 0
+    for _ in range(2):
+        table = datasets.read(version).to_table()
+        assert (table.num_rows, table.column_names) == (0, ["a", "b"])

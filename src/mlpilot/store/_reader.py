@@ -88,10 +88,11 @@ class DatasetReader:
     # ------------------------------------------------------------------ whole reads
 
     def to_table(self) -> pa.Table:
-        if self.cached:
-            table = self._open_cache().read_all()
-            return table if self.columns is None else table.select(self.columns)
-        return pa.Table.from_batches(list(self), schema=None)
+        if not self.cached:
+            for _ in self._fetched_batches():  # fills the cache, then read it as a whole
+                pass
+        table = self._open_cache().read_all()
+        return table if self.columns is None else table.select(self.columns)
 
     def to_pandas(self) -> pd.DataFrame:
         frame: pd.DataFrame = self.to_table().to_pandas()
