@@ -1,0 +1,273 @@
+"""Running tasks in worker processes on this machine.
+
+A ledger of free cores, GPUs and memory admits a waiting task only when what it asked
+for is free, so the executor never runs more at once than it was given. Each running
+task holds one worker process (a task that asks for several cores may use threads or
+processes of its own inside it). Workers are started through a fork server: cheap to
+start, and free of the locks a plain fork would copy from a threaded parent. A worker
+that dies (SIGKILL, the kernel's out-of-memory killer) or runs past its task's timeout
+is noticed at once through its process sentinel, its task ends as ``died`` or
+``timeout``, and a fresh worker takes its place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import pickle
+import socket
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+import psutil
+
+from mlpilot.compute._base import ONE_CORE, Executor, Resources, TaskOutcome
+from mlpilot.errors import InvalidInputError
+
+_NODE = socket.gethostname()
+
+
+@dataclasses.dataclass
+class _Task:
+    task_id: str
+    payload: bytes
+    resources: Resources
+    timeout_s: float | None
+    future: Future[TaskOutcome]
+
+
+@dataclasses.dataclass
+class _Worker:
+    process: Any
+    conn: Connection
+    task: _Task | None = None
+    started_s: float = 0.0
+
+
+class LocalExecutor(Executor):
+    """Worker processes on this machine, within ``cpus``, ``gpus`` and ``memory_mb``.
+
+    Args:
+        cpus: Cores to use (default: every core of the machine).
+        gpus: GPUs to hand out (default: none).
+        memory_mb: Memory to hand out (default: the machine's total).
+    """
+
+    def __init__(
+        self, cpus: int | None = None, gpus: int = 0, memory_mb: int | None = None
+    ) -> None:
+        total_mb = psutil.virtual_memory().total // (1 << 20)
+        self.capacity = Resources(
+            cpus=(os.cpu_count() or 1) if cpus is None else cpus,
+            gpus=gpus,
+            memory_mb=int(total_mb if memory_mb is None else memory_mb),
+        )
+        if self.capacity.cpus < 1:
+            raise InvalidInputError(f"a local executor needs at least one core, got {cpus}")
+        self._context = multiprocessing.get_context("forkserver")
+        self._free = self.capacity
+        self._waiting: deque[_Task] = deque()
+        self._idle: list[_Worker] = []
+        self._busy: list[_Worker] = []
+        self._lock = threading.Lock()
+        self._wake_reader, self._wake_writer = self._context.Pipe(duplex=False)
+        self._closed = False
+        self._dispatcher = threading.Thread(
+            target=self._dispatch, name="mlpilot-local-executor", daemon=True
+        )
+        self._dispatcher.start()
+
+    def submit(
+        self,
+        task_id: str,
+        fn: Callable[..., Any],
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        resources: Resources = ONE_CORE,
+        timeout_s: float | None = None,
+    ) -> Future[TaskOutcome]:
+        self.check(resources)
+        if self._closed:
+            raise InvalidInputError("this executor has been shut down")
+        try:
+            payload = pickle.dumps((fn, tuple(args), dict(kwargs or {})))
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            raise InvalidInputError(
+                f"task {task_id!r} cannot be sent to a worker process: {exc}. Steps must be "
+                "functions defined at the top level of a module, with picklable inputs"
+            ) from None
+        future: Future[TaskOutcome] = Future()
+        with self._lock:
+            self._waiting.append(_Task(task_id, payload, resources, timeout_s, future))
+        self._wake()
+        return future
+
+    def shutdown(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._wake()
+        self._dispatcher.join()
+
+    # ------------------------------------------------------------------ dispatching
+
+    def _wake(self) -> None:
+        try:
+            self._wake_writer.send_bytes(b".")
+        except OSError:
+            pass
+
+    def _dispatch(self) -> None:
+        try:
+            while not self._closed:
+                self._start_what_fits()
+                watched: list[Any] = [self._wake_reader]
+                for worker in self._busy:
+                    watched += [worker.conn, worker.process.sentinel]
+                ready = wait(watched, timeout=self._next_deadline())
+                if self._wake_reader in ready:
+                    while self._wake_reader.poll():
+                        self._wake_reader.recv_bytes()
+                for worker in list(self._busy):
+                    self._collect(worker, ready)
+        finally:
+            self._stop_everything()
+
+    def _start_what_fits(self) -> None:
+        with self._lock:
+            for task in list(self._waiting):
+                if not task.resources.fits_in(self._free):
+                    continue  # smaller tasks behind it may still fit
+                self._waiting.remove(task)
+                self._free = self._free - task.resources
+                worker = self._idle.pop() if self._idle else self._new_worker()
+                worker.task, worker.started_s = task, time.time()
+                worker.conn.send_bytes(task.payload)
+                self._busy.append(worker)
+
+    def _collect(self, worker: _Worker, ready: list[Any]) -> None:
+        task = worker.task
+        assert task is not None
+        if worker.conn in ready:
+            try:
+                status, body, cpu_seconds, rss_mb = pickle.loads(worker.conn.recv_bytes())
+            except (EOFError, OSError):
+                self._finish_dead(worker)
+                return
+            value, error = (pickle.loads(body), "") if status == "ok" else (None, body)
+            self._finish(
+                worker,
+                status,
+                value=value,
+                error=error,
+                cpu_seconds=cpu_seconds,
+                peak_rss_mb=rss_mb,
+            )
+        elif worker.process.sentinel in ready:
+            self._finish_dead(worker)
+        elif task.timeout_s is not None and time.time() - worker.started_s > task.timeout_s:
+            worker.process.kill()
+            worker.process.join()
+            self._finish(worker, "timeout", error=f"ran past its timeout of {task.timeout_s} s")
+
+    def _finish_dead(self, worker: _Worker) -> None:
+        worker.process.join(timeout=5)
+        code = worker.process.exitcode
+        cause = " (killed: SIGKILL, or out of memory)" if code == -9 else ""
+        self._finish(worker, "died", error=f"the worker process died, exit code {code}{cause}")
+
+    def _finish(self, worker: _Worker, status: str, **details: Any) -> None:
+        task = worker.task
+        assert task is not None
+        self._busy.remove(worker)
+        with self._lock:
+            self._free = self._free + task.resources
+        worker.task = None
+        if status in ("ok", "error"):
+            self._idle.append(worker)
+        else:
+            worker.conn.close()
+        task.future.set_result(
+            TaskOutcome(
+                task.task_id,
+                status,
+                node=_NODE,
+                started_s=worker.started_s,
+                ended_s=time.time(),
+                **details,
+            )
+        )
+
+    def _next_deadline(self) -> float | None:
+        deadlines = [
+            w.started_s + w.task.timeout_s - time.time()
+            for w in self._busy
+            if w.task is not None and w.task.timeout_s is not None
+        ]
+        return max(min(deadlines), 0.0) if deadlines else None
+
+    def _new_worker(self) -> _Worker:
+        parent, child = self._context.Pipe()
+        process = self._context.Process(target=_work, args=(child,), daemon=True)
+        process.start()
+        child.close()
+        return _Worker(process, parent)
+
+    def _stop_everything(self) -> None:
+        for worker in self._idle:
+            try:
+                worker.conn.send_bytes(b"")
+            except OSError:
+                pass
+        for worker in self._busy + self._idle:
+            worker.process.join(timeout=2)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+        with self._lock:
+            for task in self._waiting:
+                task.future.set_result(
+                    TaskOutcome(task.task_id, "died", error="the executor shut down first")
+                )
+            self._waiting.clear()
+        for worker in self._busy:
+            if worker.task is not None and not worker.task.future.done():
+                worker.task.future.set_result(
+                    TaskOutcome(worker.task.task_id, "died", error="the executor shut down")
+                )
+
+
+def _work(conn: Connection) -> None:
+    """A worker process: run each task it is sent and send back how it went."""
+    me = psutil.Process()
+    while True:
+        try:
+            payload = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        if not payload:
+            return
+        cpu_before = me.cpu_times()
+        body: Any
+        try:
+            fn, args, kwargs = pickle.loads(payload)
+            value = fn(*args, **kwargs)
+            try:
+                status, body = "ok", pickle.dumps(value)
+            except Exception as exc:
+                status = "error"
+                body = f"the task's result cannot be pickled ({type(exc).__name__}: {exc})"
+        except BaseException:
+            status, body = "error", traceback.format_exc()
+        cpu_after = me.cpu_times()
+        cpu = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
+        rss_mb = me.memory_info().rss / (1 << 20)
+        conn.send_bytes(pickle.dumps((status, body, cpu, rss_mb)))
