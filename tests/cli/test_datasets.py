@@ -129,9 +129,12 @@ def test_tags_move_and_go(cli: Invoke, files: dict[str, Path]) -> None:
         (("validate", "people"), ("give exactly one of --schema FILE or --like REF",)),
         (("validate", "people", "--schema", "nope.toml"), ("no schema file at",)),
         (("tag", "people", "latest"), ("reserved",)),
+        (("schema", "people", "-o", "no/such/dir/s.toml"), ("cannot write the schema",)),
     ],
 )
 def test_mistakes_get_one_line_and_status_2(
-    cli: Invoke, args: tuple[str, ...], fragments: tuple[str, ...]
+    cli: Invoke, files: dict[str, Path], args: tuple[str, ...], fragments: tuple[str, ...]
 ) -> None:
+    if args[0] in ("tag", "schema"):
+        register(cli, "people", str(files["v1"]))
     assert_one_line_error(cli("datasets", *args), *fragments)

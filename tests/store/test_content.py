@@ -135,10 +135,37 @@ def test_text_is_the_same_content_from_pandas_or_from_a_csv(tmp_path: Path) -> N
     assert source == f"csv: {tmp_path / 'plans.csv'}"
 
 
-def test_a_named_index_is_kept_and_a_range_index_dropped() -> None:
+def test_a_named_index_is_kept_and_an_unnamed_range_index_dropped() -> None:
     frame = pd.DataFrame({"v": [1, 2]}, index=pd.Index(["a", "b"], name="key"))
     assert as_table(frame)[0].column_names == ["key", "v"]
     assert as_table(frame.reset_index(drop=True))[0].column_names == ["v"]
+    ids = pd.DataFrame({"user_id": [1, 2, 3], "x": [0.1, 0.2, 0.3]}).set_index("user_id")
+    assert as_table(ids)[0].column_names == ["user_id", "x"]
+
+
+def test_files_with_different_columns_are_refused(tmp_path: Path) -> None:
+    pq.write_table(pa.table({"a": [1, 2]}), tmp_path / "p1.parquet")
+    pq.write_table(pa.table({"a": [3], "b": ["x"]}), tmp_path / "p2.parquet")
+    with pytest.raises(InvalidInputError, match=r"only in this one: \['b'\]"):
+        as_table([tmp_path / "p1.parquet", tmp_path / "p2.parquet"])
+
+
+def test_a_partitioned_folder_keeps_its_keys_and_skips_marker_files(tmp_path: Path) -> None:
+    for year in (2020, 2021):
+        (tmp_path / "sales" / f"year={year}").mkdir(parents=True)
+        pq.write_table(pa.table({"n": [year]}), tmp_path / "sales" / f"year={year}" / "p.parquet")
+    (tmp_path / "sales" / "_SUCCESS").write_text("")
+    table, _ = as_table(tmp_path / "sales")
+    pairs = zip(table.column("year").to_pylist(), table.column("n").to_pylist(), strict=True)
+    assert sorted(pairs) == [
+        (2020, 2020),
+        (2021, 2021),
+    ]
+
+
+def test_extension_types_from_pandas_are_stored() -> None:
+    table, _ = as_table(pd.DataFrame({"span": pd.interval_range(0, 3)}))
+    assert len(content_digest(table)) == 64
 
 
 def test_a_folder_of_parquet_files_is_one_table(tmp_path: Path) -> None:
@@ -157,6 +184,7 @@ def test_a_folder_of_parquet_files_is_one_table(tmp_path: Path) -> None:
         (pd.DataFrame({0: [1]}), "column names must be non-empty text; got 0"),
         (pd.DataFrame([[1, 2]], columns=["a", "a"]), "column 'a' appears twice"),
         ("notes.txt", "no such file"),
+        (pd.DataFrame({"s": pd.arrays.SparseArray([0, 0, 1])}), "cannot be stored as Arrow"),
     ],
 )
 def test_what_cannot_be_registered_says_why(data: object, message: str) -> None:

@@ -159,6 +159,12 @@ def test_a_registration_whose_run_is_unknown_stores_no_version(datasets: Dataset
         datasets.register("churn", frame(), run_id="nope")
     with datasets.store.metadata.read() as conn:
         assert conn.execute(select(dataset_versions.c.id)).all() == []
+    assert blobs(datasets) == set()  # refused before anything was written
+
+
+def test_tags_given_as_text_are_refused(datasets: DatasetStore) -> None:
+    with pytest.raises(InvalidInputError, match="tags is a list of tags"):
+        datasets.register("churn", frame(), tags="prod")  # type: ignore[arg-type]
 
 
 def _register_many(settings: Settings, worker: int, count: int) -> None:

@@ -15,7 +15,7 @@ import pytest
 from fsspec.implementations.local import LocalFileSystem
 
 from mlpilot.config import Settings, load_settings
-from mlpilot.errors import ArtifactCorruptedError, InvalidInputError
+from mlpilot.errors import ArtifactCorruptedError, InvalidInputError, NotFoundError
 from mlpilot.store import DatasetStore, DatasetVersion, Store
 from mlpilot.store._datasets import ROW_GROUP_ROWS
 
@@ -121,7 +121,9 @@ def test_without_prefetch_requests_go_one_at_a_time(remote: DatasetStore) -> Non
     assert RecordingFileSystem.calls >= 4  # the footer, then one request per row group
 
 
-def test_a_corrupted_file_is_refused_and_not_cached(remote: DatasetStore, tmp_path: Path) -> None:
+def test_a_corrupted_file_is_refused_before_its_rows_and_not_cached(
+    remote: DatasetStore, tmp_path: Path
+) -> None:
     version = remote.register("big", table_frame())
     blob = tmp_path / "remote" / "sha256" / version.blob_digest[:2] / version.blob_digest
     data = bytearray(blob.read_bytes())
@@ -129,10 +131,25 @@ def test_a_corrupted_file_is_refused_and_not_cached(remote: DatasetStore, tmp_pa
     blob.write_bytes(bytes(data))
 
     reader = remote.read(version)
-    with pytest.raises(ArtifactCorruptedError, match="is corrupted"):
-        reader.to_table()
+    seen = []
+    with pytest.raises(ArtifactCorruptedError, match="is damaged"):
+        for batch in reader:
+            seen.append(batch)
+    assert len(seen) < 4  # the damaged row group never reached the caller
     assert not reader.cached
     assert list(reader.cache_path.parent.iterdir()) == []
+
+
+def test_a_missing_file_is_stored_again_by_registering_the_data(remote: DatasetStore) -> None:
+    version = remote.register("big", table_frame(1000))
+    remote.store.artifacts.delete(version.blob_digest)
+    with pytest.raises(NotFoundError, match="register the data again"):
+        remote.read(version).to_table()
+
+    again = remote.register("big", table_frame(1000))
+
+    assert again.id == version.id
+    assert remote.read(again).to_pandas().equals(table_frame(1000))
 
 
 def test_stopping_early_leaves_no_partial_files(remote: DatasetStore) -> None:
@@ -162,14 +179,17 @@ def test_columns_and_batch_sizes(datasets: DatasetStore) -> None:
         ({"columns": ["x", "nope"]}, r"no column\(s\) \['nope'\] in this dataset"),
         ({"batch_size": 0}, "batch_size must be a whole number >= 1"),
         ({"prefetch": -1}, "prefetch must be a whole number >= 0"),
+        ({"columns": "x"}, "columns is a list of names"),
     ],
 )
 def test_bad_read_options_are_refused(
     datasets: DatasetStore, options: dict[str, Any], message: str
 ) -> None:
     version = datasets.register("small", table_frame(10))
-    with pytest.raises(InvalidInputError, match=message):
-        list(datasets.read(version, **options))
+    for _ in range(2):  # uncached, then cached
+        with pytest.raises(InvalidInputError, match=message):
+            datasets.read(version, **options).to_table()
+        datasets.read(version).to_table()
 
 
 def test_to_numpy_stacks_columns(datasets: DatasetStore) -> None:
@@ -193,10 +213,13 @@ def test_split_is_fixed_by_the_seed_and_keeps_class_shares(datasets: DatasetStor
     assert shares["c"] == pytest.approx(0.1, abs=0.01)
 
 
-def test_split_refuses_a_bad_share(datasets: DatasetStore) -> None:
+def test_split_refuses_what_it_cannot_do(datasets: DatasetStore) -> None:
     reader = datasets.read(datasets.register("small", table_frame(10)))
     with pytest.raises(InvalidInputError, match="test_size must be between 0 and 1"):
         reader.split(test_size=1.5)
+    one_each = pd.DataFrame({"label": ["a", "b", "c", "d"], "x": [1, 2, 3, 4]})
+    with pytest.raises(InvalidInputError, match="cannot split this dataset"):
+        datasets.read(datasets.register("tiny", one_each)).split(stratify="label")
 
 
 def test_least_recently_read_copies_are_evicted(tmp_path: Path) -> None:

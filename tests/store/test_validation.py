@@ -209,3 +209,48 @@ def test_versions_and_frames_validate_through_the_store(datasets: DatasetStore) 
     report = datasets.validate(frame.assign(age=pd.array([30, None], dtype="Int64")), schema)
     assert report.dataset == "pandas.DataFrame"
     assert only(report)[:3] == ("age", "nullable", 1)
+
+
+def test_nan_is_outside_every_range_and_cannot_be_a_bound() -> None:
+    table = pa.table({"f": [0.0, 1.0, float("nan")]})
+    report = DataSchema([ColumnRule("f", min=0, max=1)]).validate(table)
+    assert only(report)[:3] == ("f", "range", 1)
+    with pytest.raises(InvalidInputError, match="a bound cannot be NaN"):
+        ColumnRule("f", min=float("nan"))
+
+
+def test_inferred_ranges_hold_on_their_own_version_for_odd_types() -> None:
+    table = pa.table(
+        {
+            "half": pa.array([np.float16(1.5), np.float16(-2)], pa.float16()),
+            "big": pa.array([0, 2**64 - 1], pa.uint64()),
+            "money": pa.array([1, 2], pa.decimal128(19, 2)),
+        }
+    )
+    schema = DataSchema.infer(profile_table(table), ranges=True)
+    assert schema.validate(table).ok
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: ColumnRule("f", type="flaot"), "unknown type 'flaot'"),
+        (lambda: ColumnRule("s", allowed=["a", None]), "cannot include None"),
+        (lambda: ColumnRule("s", unique="yes"), "unique must be true or false"),
+        (lambda: DataSchema.from_dict({"extra_columns": "false"}), "extra_columns must be true"),
+    ],
+)
+def test_rule_mistakes_are_caught_when_the_rule_is_made(make: object, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        make()  # type: ignore[operator]
+
+
+def test_value_rules_on_nested_columns_are_refused() -> None:
+    table = pa.table({"l": [[1], [1]]})
+    with pytest.raises(InvalidInputError, match="allowed and unique work on plain values"):
+        DataSchema([ColumnRule("l", unique=True)]).validate(table)
+
+
+def test_exact_types_with_parameters_are_accepted() -> None:
+    for name in ("timestamp[us, tz=UTC]", "decimal128(10, 2)", "list<item: int64>", "int8"):
+        assert ColumnRule("c", type=name).type == name

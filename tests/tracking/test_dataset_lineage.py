@@ -94,3 +94,13 @@ def test_recording_use_by_an_unknown_run_is_refused(client: TrackingClient) -> N
         client.datasets.record_use("raw", "nope")
     with pytest.raises(InvalidInputError, match="role must be one of"):
         client.datasets.record_use("raw", "nope", role="reader")
+
+
+def test_passing_the_runs_own_client_still_records_lineage(client: TrackingClient) -> None:
+    with mlpilot.start_run("prep", client=client):
+        mlpilot.register_dataset("raw", RAW, client=client, step="load")
+    with mlpilot.start_run("fit", client=client):
+        mlpilot.read_dataset("raw", client=client).to_table()
+    lineage = client.dataset_lineage("raw")
+    assert [(link.run_name, link.step) for link in lineage.produced_by] == [("prep", "load")]
+    assert [link.run_name for link in lineage.used_by] == ["fit"]

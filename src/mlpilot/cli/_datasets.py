@@ -192,7 +192,10 @@ def schema(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            _output.fail(f"cannot write the schema to {output}: {exc.strerror or exc}")
         _output.stderr().print(f"Wrote {output}")
 
 

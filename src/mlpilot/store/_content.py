@@ -35,14 +35,20 @@ _FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv
 def as_table(data: DataLike) -> tuple[pa.Table, str]:
     """Return ``data`` as an Arrow table without schema metadata, and where it came from.
 
-    A DataFrame's index is kept as columns unless it is the default range index.
+    A DataFrame's index is kept as columns unless it is an unnamed range index.
     """
     if isinstance(data, pd.DataFrame):
-        frame = data if isinstance(data.index, pd.RangeIndex) else data.reset_index()
+        unnamed_range = isinstance(data.index, pd.RangeIndex) and data.index.name is None
+        frame = data if unnamed_range else data.reset_index()
         _check_names(list(frame.columns))
         try:
             table = pa.Table.from_pandas(frame, preserve_index=False)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        except (
+            pa.ArrowInvalid,
+            pa.ArrowTypeError,
+            pa.ArrowNotImplementedError,
+            TypeError,
+        ) as exc:
             raise InvalidInputError(
                 f"this DataFrame cannot be stored as Arrow data: {exc}"
             ) from exc
@@ -115,29 +121,68 @@ def _read_files(paths: list[Path]) -> tuple[pa.Table, str]:
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise NotFoundError(f"no such file or folder to register: {missing[0]}")
-    files = [f for p in paths for f in (sorted(p.rglob("*")) if p.is_dir() else [p]) if f.is_file()]
-    kinds = {_FORMATS.get(f.suffix.lower()) for f in files}
-    if not files or None in kinds or len(kinds) > 1:
-        odd = next((f for f in files if _FORMATS.get(f.suffix.lower()) is None), None)
+    # Folders are read as datasets: hive-style key=value subfolders become columns, and
+    # marker files such as _SUCCESS or .crc are skipped.
+    files = [
+        f
+        for p in paths
+        for f in (sorted(p.rglob("*")) if p.is_dir() else [p])
+        if f.is_file() and not f.name.startswith(("_", "."))
+    ]
+    kinds = {f.suffix.lower() for f in files}
+    if (
+        not files
+        or not kinds <= set(_FORMATS)
+        or len({_FORMATS[k] for k in kinds}) > 1
+        or (kinds == {".csv", ".tsv"})
+    ):
+        odd = next((f for f in files if f.suffix.lower() not in _FORMATS), None)
         raise InvalidInputError(
-            f"cannot tell how to read {odd or paths[0]}: register Parquet (.parquet, .pq) or "
-            "CSV (.csv, .tsv) files, one format at a time"
+            f"cannot tell how to read {odd or paths[0]}: register Parquet (.parquet, .pq), "
+            "CSV (.csv) or TSV (.tsv) files, one format at a time"
         )
-    (kind,) = kinds
+    kind = _FORMATS[kinds.pop()]
     file_format: Any = kind
     if kind == "csv":  # empty fields are missing values, as pandas reads them
         file_format = pads.CsvFileFormat(
             parse_options=pacsv.ParseOptions(
-                delimiter="\t" if files[0].suffix.lower() == ".tsv" else ","
+                delimiter="\t" if files[0].suffix.lower() == ".tsv" else ",",
+                newlines_in_values=True,
             ),
             convert_options=pacsv.ConvertOptions(strings_can_be_null=True),
         )
     try:
-        table = pads.dataset([str(f) for f in files], format=file_format).to_table()
+        if len(paths) == 1 and paths[0].is_dir():
+            dataset = pads.dataset(str(paths[0]), format=file_format, partitioning="hive")
+        else:
+            dataset = pads.dataset([str(f) for f in files], format=file_format)
+        _check_same_schema(dataset)
+        table = dataset.to_table()
     except (pa.ArrowInvalid, OSError) as exc:
         raise InvalidInputError(f"cannot read {paths[0]} as {kind}: {exc}") from exc
     shown = ", ".join(str(p) for p in paths[:3]) + (" ..." if len(paths) > 3 else "")
     return table, f"{kind}: {shown}"
+
+
+def _check_same_schema(dataset: pads.FileSystemDataset) -> None:
+    """Refuse files whose columns differ: reading them as one would drop or invent data."""
+    first_file, first = None, None
+    for path in dataset.files:
+        schema = dataset.format.inspect(path, dataset.filesystem).remove_metadata()
+        if first is None:
+            first_file, first = path, schema
+        elif not schema.equals(first):
+            only_first = sorted(set(first.names) - set(schema.names))
+            only_this = sorted(set(schema.names) - set(first.names))
+            detail = (
+                f"columns only in the first: {only_first}, only in this one: {only_this}"
+                if only_first or only_this
+                else f"column types differ ({first} vs {schema})"
+            )
+            raise InvalidInputError(
+                f"{path} does not have the columns of {first_file}: {detail}. Register files "
+                "with the same schema together, or align them first"
+            )
 
 
 def _plain_layout(kind: pa.DataType) -> pa.DataType:
@@ -163,6 +208,10 @@ def content_digest(table: pa.Table) -> str:
 
 def _hash_array(hasher: Any, array: pa.Array) -> None:
     kind = array.type
+    if isinstance(kind, pa.BaseExtensionType):  # e.g. pandas intervals: hash what stores them
+        hasher.update(f"extension {kind}".encode())
+        _hash_array(hasher, array.storage)
+        return
     if array.null_count:
         hasher.update(np.packbits(array.is_valid().to_numpy(zero_copy_only=False)).tobytes())
     if pa.types.is_string_view(kind) or pa.types.is_binary_view(kind):

@@ -150,18 +150,27 @@ class DatasetStore:
             The new version, or the existing one if this content was registered before.
         """
         _check_name(name, "dataset name")
+        if isinstance(tags, str):
+            raise InvalidInputError(f"tags is a list of tags; got the text {tags!r}")
         for tag in tags:
             _check_tag(tag)
         parent_version = self._as_version(parent) if parent is not None else None
         table, source = as_table(data)
         digest = content_digest(table)
         with self._metadata.read() as conn:
+            if run_id is not None:
+                self._require_run(conn, run_id)
             existing = self._find_digest(conn, name, digest)
-        blob, profile = self._write(table) if existing is None else (None, {})
+        # A version whose file went missing gets it back (the same content, stored anew).
+        missing = existing is not None and not self._artifacts.exists(existing.blob_digest)
+        blob, profile = self._write(table) if existing is None or missing else (None, {})
         with self._metadata.write() as conn:
             dataset_id = self._dataset_id(conn, name, description, create=True)
             assert dataset_id is not None
-            if existing is None:  # another process may have stored it meanwhile
+            # Registrations of one dataset take turns from here (a row lock on PostgreSQL;
+            # SQLite writers are serial anyway), so the check below sees the others' work.
+            conn.execute(select(datasets.c.id).where(datasets.c.id == dataset_id).with_for_update())
+            if existing is None:
                 existing = self._find_digest(conn, name, digest)
             if existing is None:
                 version_id = self._insert_version(
@@ -169,6 +178,12 @@ class DatasetStore:
                 )
             else:
                 version_id = existing.id
+                if missing and blob is not None:
+                    conn.execute(
+                        dataset_versions.update()
+                        .where(dataset_versions.c.id == version_id)
+                        .values(blob_digest=blob.digest, num_bytes=blob.size)
+                    )
             for tag in tags:
                 self._point_tag(conn, dataset_id, name, tag, version_id)
             if run_id is not None:
@@ -187,6 +202,7 @@ class DatasetStore:
                     row_group_size=ROW_GROUP_ROWS,
                     use_dictionary=_dictionary_columns(table.schema),
                     dictionary_pagesize_limit=_DICTIONARY_LIMIT,
+                    write_page_checksum=True,
                 )
             return out.blob, profiling.result()
 
@@ -202,9 +218,6 @@ class DatasetStore:
         parent: DatasetVersion | None,
         source: str,
     ) -> str:
-        # Lock the dataset row so that concurrent registrations number their versions in
-        # turn (PostgreSQL; SQLite writers are already serial).
-        conn.execute(select(datasets.c.id).where(datasets.c.id == dataset_id).with_for_update())
         number = conn.execute(
             select(func.coalesce(func.max(dataset_versions.c.version), 0)).where(
                 dataset_versions.c.dataset_id == dataset_id
@@ -499,9 +512,13 @@ class DatasetStore:
             tag=tag,
         )
 
-    def _link(self, conn: Connection, version_id: str, run_id: str, role: str, step: str) -> None:
+    @staticmethod
+    def _require_run(conn: Connection, run_id: str) -> None:
         if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
             raise NotFoundError(f"no run with id {run_id!r} to record as using a dataset")
+
+    def _link(self, conn: Connection, version_id: str, run_id: str, role: str, step: str) -> None:
+        self._require_run(conn, run_id)
         self._metadata.insert_ignoring_conflicts(
             conn,
             dataset_usage,

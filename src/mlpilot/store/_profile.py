@@ -187,7 +187,10 @@ def _number(scalar: pa.Scalar) -> float | None:
 
 
 def _text(scalar: pa.Scalar) -> str | None:
-    value = scalar.as_py()
+    try:
+        value = scalar.as_py()
+    except (OverflowError, ValueError):  # beyond Python's dates, e.g. a 2**63-1 sentinel
+        return str(scalar.cast(pa.int64()).as_py()) if scalar.is_valid else None
     return (
         None if value is None else value.isoformat() if hasattr(value, "isoformat") else str(value)
     )

@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlpilot.errors import ArtifactCorruptedError, InvalidInputError
+from mlpilot.errors import ArtifactCorruptedError, InvalidInputError, NotFoundError
 from mlpilot.store._artifacts import ArtifactStore
 
 #: Bytes read from the end of a file in the first request: enough for most footers.
@@ -61,6 +61,8 @@ class DatasetReader:
     ) -> None:
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise InvalidInputError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+        if isinstance(columns, str):
+            raise InvalidInputError(f"columns is a list of names; got the text {columns!r}")
         if not isinstance(prefetch, int) or prefetch < 0:
             raise InvalidInputError(f"prefetch must be a whole number >= 0, got {prefetch!r}")
         self._artifacts = artifacts
@@ -71,6 +73,7 @@ class DatasetReader:
         self.batch_size = batch_size
         self.prefetch = prefetch
         self._cache_max_bytes = cache_max_bytes
+        self._schema: pa.Schema | None = None
 
     @property
     def cache_path(self) -> Path:
@@ -88,11 +91,13 @@ class DatasetReader:
     # ------------------------------------------------------------------ whole reads
 
     def to_table(self) -> pa.Table:
-        if not self.cached:
-            for _ in self._fetched_batches():  # fills the cache, then read it as a whole
+        if self.cached:
+            try:
+                return self._select(self._open_cache().read_all())
+            except FileNotFoundError:  # evicted by another process just now
                 pass
-        table = self._open_cache().read_all()
-        return table if self.columns is None else table.select(self.columns)
+        batches = list(self._fetched_batches())
+        return pa.Table.from_batches(batches, schema=self._schema)
 
     def to_pandas(self) -> pd.DataFrame:
         frame: pd.DataFrame = self.to_table().to_pandas()
@@ -124,31 +129,46 @@ class DatasetReader:
         frame = self.to_pandas()
         if stratify is not None:
             self._check_columns([stratify], list(frame.columns))
-        train, test = train_test_split(
-            frame,
-            test_size=test_size,
-            random_state=seed,
-            stratify=frame[stratify] if stratify is not None else None,
-        )
+        try:
+            train, test = train_test_split(
+                frame,
+                test_size=test_size,
+                random_state=seed,
+                stratify=frame[stratify] if stratify is not None else None,
+            )
+        except ValueError as exc:  # too few rows, or a class with a single member
+            raise InvalidInputError(f"cannot split this dataset: {exc}") from exc
         return train.reset_index(drop=True), test.reset_index(drop=True)
 
     # ------------------------------------------------------------------ cached path
 
     def _open_cache(self) -> pa.ipc.RecordBatchFileReader:
         path = self.cache_path
-        os.utime(path)  # the least recently read files are evicted first
+        os.utime(path)  # the least recently read files are evicted first (may raise
+        # FileNotFoundError if another process evicted it a moment ago)
         return pa.ipc.open_file(pa.memory_map(str(path)))
 
     def _cached_batches(self) -> Iterator[pa.RecordBatch]:
         reader = self._open_cache()
+        self._select(reader.schema.empty_table())  # checks the columns before any batch
         for index in range(reader.num_record_batches):
-            batch = reader.get_batch(index)
-            yield batch if self.columns is None else batch.select(self.columns)
+            yield self._select(reader.get_batch(index))
+
+    def _select(self, data: Any) -> Any:
+        if self.columns is None:
+            return data
+        self._check_columns(self.columns, data.schema.names)
+        return data.select(self.columns)
 
     # ------------------------------------------------------------------ first read
 
     def _fetched_batches(self) -> Iterator[pa.RecordBatch]:
         fs, path = self._artifacts.fs, self._artifacts.blob_path(self._digest)
+        if not fs.exists(path):
+            raise NotFoundError(
+                f"dataset file {self._digest} is missing from {self._artifacts.url}; register "
+                "the data again to store it anew"
+            )
         self._cache_dir.mkdir(parents=True, exist_ok=True)
         token = uuid.uuid4().hex
         local = self._cache_dir / f".{self._digest}.{token}.parquet.partial"
@@ -165,9 +185,8 @@ class DatasetReader:
                 _write_at(
                     local, footer_start, fs.cat_file(path, start=footer_start, end=tail_start)
                 )
-            parquet = pq.ParquetFile(local)
-            if self.columns is not None:
-                self._check_columns(self.columns, parquet.schema_arrow.names)
+            parquet = pq.ParquetFile(local, page_checksum_verification=True)
+            self._schema = self._select(parquet.schema_arrow.empty_table()).schema
             ranges = _row_group_ranges(parquet.metadata, footer_start)
 
             def fetch(start: int, end: int) -> None:
@@ -184,9 +203,9 @@ class DatasetReader:
                         pending.pop(index).result()
                     else:
                         fetch(start, end)
-                    for batch in parquet.read_row_group(index).to_batches():
+                    for batch in self._decode(parquet, index).to_batches():
                         writer.write_batch(batch)
-                        yield batch if self.columns is None else batch.select(self.columns)
+                        yield self._select(batch)
                 writer.close()
             self._verify(local)
             os.replace(staged, self.cache_path)
@@ -196,27 +215,45 @@ class DatasetReader:
             local.unlink(missing_ok=True)
             staged.unlink(missing_ok=True)
 
+    def _decode(self, parquet: pq.ParquetFile, index: int) -> pa.Table:
+        # Every page carries a checksum: a damaged page fails here, before its rows reach
+        # the caller, not only when the whole file's digest is checked at the end.
+        try:
+            return parquet.read_row_group(index)
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise ArtifactCorruptedError(self._damaged(f"row group {index}: {exc}")) from exc
+
+    def _damaged(self, detail: str) -> str:
+        return (
+            f"dataset file {self._digest} in {self._artifacts.url} is damaged ({detail}). "
+            "Restore it from a backup, or delete the blob and register the data again"
+        )
+
     def _verify(self, local: Path) -> None:
         hasher = hashlib.sha256()
         with open(local, "rb") as handle:
             while chunk := handle.read(1 << 22):
                 hasher.update(chunk)
         if hasher.hexdigest() != self._digest:
-            raise ArtifactCorruptedError(
-                f"dataset file {self._digest} in {self._artifacts.url} is corrupted: its bytes "
-                f"hash to {hasher.hexdigest()}. Register the data again or restore the blob"
-            )
+            raise ArtifactCorruptedError(self._damaged(f"its bytes hash to {hasher.hexdigest()}"))
 
     def _evict(self) -> None:
         if self._cache_max_bytes is None:
             return
-        files = sorted(self._cache_dir.glob("*.arrow"), key=lambda p: p.stat().st_mtime)
-        total = sum(p.stat().st_size for p in files)
-        for stale in files:
-            if total <= self._cache_max_bytes or stale == self.cache_path:
+        sizes: dict[Path, tuple[float, int]] = {}
+        for path in self._cache_dir.glob("*.arrow"):
+            try:  # other processes evict too
+                stat = path.stat()
+            except FileNotFoundError:
                 continue
-            total -= stale.stat().st_size
-            stale.unlink(missing_ok=True)
+            sizes[path] = (stat.st_mtime, stat.st_size)
+        total = sum(size for _, size in sizes.values())
+        for stale in sorted(sizes, key=lambda p: sizes[p][0]):
+            if total <= self._cache_max_bytes:
+                break
+            if stale != self.cache_path:
+                stale.unlink(missing_ok=True)
+                total -= sizes[stale][1]
 
     @staticmethod
     def _check_columns(wanted: Sequence[str], present: Sequence[str]) -> None:

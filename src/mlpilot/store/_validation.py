@@ -23,6 +23,8 @@ kernel over whole columns.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -74,7 +76,26 @@ class ColumnRule:
                 raise InvalidInputError(
                     f"allowed values of column {self.name!r} must be a list, got {self.allowed!r}"
                 )
+            if any(v is None for v in self.allowed):
+                raise InvalidInputError(
+                    f"allowed values of column {self.name!r} cannot include None; nulls are "
+                    "governed by nullable"
+                )
             object.__setattr__(self, "allowed", tuple(self.allowed))
+        if self.type is not None and not _known_type(self.type):
+            raise InvalidInputError(
+                f"column {self.name!r}: unknown type {self.type!r}; use an Arrow type such as "
+                f"int64 or timestamp[us], or one of {sorted(TYPE_FAMILIES)}"
+            )
+        for flag in ("nullable", "unique", "required"):
+            if not isinstance(getattr(self, flag), bool):
+                raise InvalidInputError(
+                    f"column {self.name!r}: {flag} must be true or false, got "
+                    f"{getattr(self, flag)!r}"
+                )
+        for bound in (self.min, self.max):
+            if isinstance(bound, float) and math.isnan(bound):
+                raise InvalidInputError(f"column {self.name!r}: a bound cannot be NaN")
         if self.min is not None and self.max is not None:
             try:
                 inverted = self.min > self.max
@@ -150,6 +171,10 @@ class DataSchema:
         duplicated = {n for n in names if names.count(n) > 1}
         if duplicated:
             raise InvalidInputError(f"column(s) {sorted(duplicated)} have more than one rule")
+        if not isinstance(self.extra_columns, bool):
+            raise InvalidInputError(
+                f"extra_columns must be true or false, got {self.extra_columns!r}"
+            )
         for bound in ("min_rows", "max_rows"):
             value = getattr(self, bound)
             if value is not None and (not isinstance(value, int) or value < 0):
@@ -192,7 +217,8 @@ class DataSchema:
                 and profile.distinct == profile.count
             )
             type_name = profile.family or profile.type
-            bounded = ranges and profile.kind == "number"
+            # Decimal bounds went through floats in the profile and would not be exact.
+            bounded = ranges and profile.kind == "number" and profile.family != "number"
             rules.append(
                 ColumnRule(
                     name=name,
@@ -234,7 +260,7 @@ class DataSchema:
             columns=tuple(rules),
             min_rows=document.get("min_rows"),
             max_rows=document.get("max_rows"),
-            extra_columns=bool(document.get("extra_columns", True)),
+            extra_columns=document.get("extra_columns", True),
         )
 
     @classmethod
@@ -281,12 +307,14 @@ class DataSchema:
             failures.append(RuleFailure("(rows)", "min_rows", f">= {self.min_rows:,}", rows, []))
         if self.max_rows is not None and rows > self.max_rows:
             failures.append(RuleFailure("(rows)", "max_rows", f"<= {self.max_rows:,}", rows, []))
+        present = set(table.column_names)
         if not self.extra_columns:
+            ruled = {rule.name for rule in self.columns}
             for name in table.column_names:
-                if self.column(name) is None:
+                if name not in ruled:
                     failures.append(RuleFailure(name, "extra_columns", "no such column", rows, []))
         for rule in self.columns:
-            if rule.name not in table.column_names:
+            if rule.name not in present:
                 if rule.required:
                     failures.append(RuleFailure(rule.name, "required", "present", rows, []))
                 continue
@@ -311,12 +339,20 @@ def _check_column(rule: ColumnRule, column: pa.ChunkedArray) -> list[RuleFailure
                 [f"null at row {r}" for r in rows],
             )
         )
+    if (rule.allowed is not None or rule.unique) and _is_nested(column.type):
+        raise InvalidInputError(
+            f"column {rule.name!r} holds {column.type}; allowed and unique work on plain values"
+        )
     if rule.min is not None or rule.max is not None:
+        if pa.types.is_float16(column.type):  # Arrow compares no half floats
+            column = column.cast(pa.float32())
         low = None if rule.min is None else _scalar(rule, rule.min, column.type)
         high = None if rule.max is None else _scalar(rule, rule.max, column.type)
         checks = [pc.less(column, low)] if low is not None else []
         checks += [pc.greater(column, high)] if high is not None else []
-        outside = checks[0] if len(checks) == 1 else pc.or_(*checks)
+        if pa.types.is_floating(column.type):  # NaN is inside no range
+            checks.append(pc.is_nan(column))
+        outside = functools.reduce(pc.or_, checks)
         expected = f"{_bound(rule.min)} .. {_bound(rule.max)}"
         failures.extend(_failure(rule, "range", expected, column, outside))
     if rule.allowed is not None:
@@ -366,12 +402,47 @@ def _type_matches(expected: str, actual: pa.DataType) -> bool:
 
 
 def _scalar(rule: ColumnRule, value: Any, kind: pa.DataType) -> pa.Scalar:
+    failures = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError)
     try:
+        return pa.scalar(value, type=kind)
+    except failures:
+        pass
+    try:  # text such as "2020-01-31" for a date column
         return pa.scalar(value).cast(kind)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+    except failures:
         raise InvalidInputError(
             f"bound {value!r} of column {rule.name!r} does not fit its type {kind}"
         ) from None
+
+
+_TYPE_PREFIXES = (
+    "timestamp[",
+    "time32[",
+    "time64[",
+    "duration[",
+    "decimal",
+    "fixed_size_binary[",
+    "dictionary<",
+    "list<",
+    "large_list<",
+    "fixed_size_list<",
+    "struct<",
+    "map<",
+)
+
+
+def _known_type(name: str) -> bool:
+    if name in TYPE_FAMILIES or name.startswith(_TYPE_PREFIXES):
+        return True
+    try:
+        pa.type_for_alias(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_nested(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_nested(kind))
 
 
 def _bound(value: Any) -> str:

@@ -111,13 +111,14 @@ def register_dataset(
     description: str | None = None,
     tags: Sequence[str] = (),
     parent: str | DatasetVersion | None = None,
+    step: str = "",
     client: TrackingClient | None = None,
 ) -> DatasetVersion:
     """Register ``data`` as a version of dataset ``name``; an output of the active run."""
     options: dict[str, Any] = {"description": description, "tags": tags, "parent": parent}
     run = active_run()
-    if run is not None and client is None:
-        return run.register_dataset(name, data, **options)
+    if run is not None and (client is None or client is run.client):
+        return run.register_dataset(name, data, step=step, **options)
     return (client or TrackingClient()).datasets.register(name, data, **options)
 
 
@@ -131,7 +132,7 @@ def read_dataset(
 ) -> DatasetReader:
     """A reader over a dataset version (``churn@v3``); an input of the active run."""
     run = active_run()
-    if run is not None and client is None:
+    if run is not None and (client is None or client is run.client):
         return run.read_dataset(ref, columns=columns, batch_size=batch_size, prefetch=prefetch)
     datasets = (client or TrackingClient()).datasets
     return datasets.read(ref, columns=columns, batch_size=batch_size, prefetch=prefetch)
