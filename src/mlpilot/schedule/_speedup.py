@@ -7,6 +7,7 @@ has run at several sizes, the measured points take over.
 
 from __future__ import annotations
 
+import abc
 import bisect
 import dataclasses
 from collections.abc import Mapping
@@ -14,11 +15,12 @@ from collections.abc import Mapping
 from mlpilot.errors import InvalidInputError
 
 
-class SpeedupCurve:
+class SpeedupCurve(abc.ABC):
     """``speedup(cores)``: the rate on ``cores`` cores, 1.0 on one core, never decreasing."""
 
+    @abc.abstractmethod
     def speedup(self, cores: int) -> float:
-        raise NotImplementedError
+        """The rate on ``cores`` cores relative to one core (0.0 for no cores)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -339,7 +339,7 @@ def _check_column(rule: ColumnRule, column: pa.ChunkedArray) -> list[RuleFailure
                 [f"null at row {r}" for r in rows],
             )
         )
-    if (rule.allowed is not None or rule.unique) and _is_nested(column.type):
+    if (rule.allowed is not None or rule.unique) and pa.types.is_nested(column.type):
         raise InvalidInputError(
             f"column {rule.name!r} holds {column.type}; allowed and unique work on plain values"
         )
@@ -439,10 +439,6 @@ def _known_type(name: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _is_nested(kind: pa.DataType) -> bool:
-    return bool(pa.types.is_nested(kind))
 
 
 def _bound(value: Any) -> str:

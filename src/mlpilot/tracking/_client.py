@@ -456,23 +456,36 @@ class TrackingClient:
 
     def list_models(self, run_id: str) -> list[str]:
         """The names of the models ``log_model`` stored in run ``run_id``."""
+        with self._metadata.read() as conn:
+            run_id = self._resolve(conn, run_id)
+        return [model for _, model in self._models_of([run_id])]
+
+    def _models_of(self, run_ids: Sequence[str]) -> list[tuple[str, str]]:
+        """``(run_id, model name)`` of every model the runs logged, in one query."""
+        if not run_ids:
+            return []
         suffix = f"/{_models.MODEL_FILE}"
-        return [
-            a.path.removesuffix(suffix)
-            for a in self.list_artifacts(run_id)
-            if a.path.endswith(suffix)
-        ]
+        with self._metadata.read() as conn:
+            rows = conn.execute(
+                select(db.run_artifacts.c.run_id, db.run_artifacts.c.path)
+                .where(
+                    db.run_artifacts.c.run_id.in_(run_ids),
+                    db.run_artifacts.c.path.endswith(suffix, autoescape=True),
+                )
+                .order_by(db.run_artifacts.c.path)
+            ).all()
+        order = {run_id: index for index, run_id in enumerate(run_ids)}
+        return sorted(
+            ((run_id, path.removesuffix(suffix)) for run_id, path in rows),
+            key=lambda item: order[item[0]],
+        )
 
     # -- datasets ------------------------------------------------------------------
 
     def dataset_lineage(self, ref: str | DatasetVersion) -> Lineage:
         """What produced a dataset version, what used it, and the models those runs logged."""
         lineage = self.datasets.lineage(ref)
-        models = [
-            (link.run_id, model)
-            for link in lineage.used_by
-            for model in self.list_models(link.run_id)
-        ]
+        models = self._models_of([link.run_id for link in lineage.used_by])
         return dataclasses.replace(lineage, models=models)
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactRecord]:
