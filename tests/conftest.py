@@ -88,3 +88,23 @@ def client(store: Store) -> TrackingClient:
 @pytest.fixture
 def datasets(store: Store) -> DatasetStore:
     return DatasetStore(store)
+
+
+#: Where pytest imports the test packages from; Ray workers must import them too.
+_TESTS = str(Path(__file__).resolve().parent)
+
+
+@pytest.fixture(scope="session")
+def ray_two_cores() -> Iterator[None]:
+    """One local Ray with two cores, shared by every Ray test of the session."""
+    ray = pytest.importorskip("ray")
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        job_config=ray.job_config.JobConfig(code_search_path=[_TESTS]),
+    )
+    try:
+        yield
+    finally:
+        ray.shutdown()

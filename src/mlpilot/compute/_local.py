@@ -19,7 +19,6 @@ import pickle
 import socket
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
@@ -29,6 +28,7 @@ from typing import Any
 import psutil
 
 from mlpilot.compute._base import ONE_CORE, Executor, Resources, TaskOutcome
+from mlpilot.compute._measure import pack, run_packed
 from mlpilot.errors import InvalidInputError
 
 _NODE = socket.gethostname()
@@ -79,6 +79,7 @@ class LocalExecutor(Executor):
         self._lock = threading.Lock()
         self._wake_reader, self._wake_writer = self._context.Pipe(duplex=False)
         self._closed = False
+        self._broken = ""
         self._dispatcher = threading.Thread(
             target=self._dispatch, name="mlpilot-local-executor", daemon=True
         )
@@ -95,15 +96,13 @@ class LocalExecutor(Executor):
         timeout_s: float | None = None,
     ) -> Future[TaskOutcome]:
         self.check(resources)
+        if self._broken:
+            broken: Future[TaskOutcome] = Future()
+            broken.set_result(TaskOutcome(task_id, "died", error=self._broken))
+            return broken
         if self._closed:
             raise InvalidInputError("this executor has been shut down")
-        try:
-            payload = pickle.dumps((fn, tuple(args), dict(kwargs or {})))
-        except (pickle.PicklingError, TypeError, AttributeError) as exc:
-            raise InvalidInputError(
-                f"task {task_id!r} cannot be sent to a worker process: {exc}. Steps must be "
-                "functions defined at the top level of a module, with picklable inputs"
-            ) from None
+        payload = pack(task_id, fn, args, kwargs)
         future: Future[TaskOutcome] = Future()
         with self._lock:
             self._waiting.append(_Task(task_id, payload, resources, timeout_s, future))
@@ -138,6 +137,10 @@ class LocalExecutor(Executor):
                         self._wake_reader.recv_bytes()
                 for worker in list(self._busy):
                     self._collect(worker, ready)
+        except Exception as exc:
+            # Nothing can start any more: say why on every task instead of hanging.
+            self._broken = f"the executor stopped: {type(exc).__name__}: {exc}"
+            self._closed = True
         finally:
             self._stop_everything()
 
@@ -162,7 +165,18 @@ class LocalExecutor(Executor):
             except (EOFError, OSError):
                 self._finish_dead(worker)
                 return
-            value, error = (pickle.loads(body), "") if status == "ok" else (None, body)
+            value, error = None, body
+            if status == "ok":
+                try:
+                    value, error = pickle.loads(body), ""
+                except Exception as exc:  # pickled by the worker, not loadable here
+                    status, error = (
+                        "error",
+                        (
+                            f"the task's result cannot be loaded in this process "
+                            f"({type(exc).__name__}: {exc})"
+                        ),
+                    )
             self._finish(
                 worker,
                 status,
@@ -235,19 +249,22 @@ class LocalExecutor(Executor):
         with self._lock:
             for task in self._waiting:
                 task.future.set_result(
-                    TaskOutcome(task.task_id, "died", error="the executor shut down first")
+                    TaskOutcome(
+                        task.task_id, "died", error=self._broken or "the executor shut down first"
+                    )
                 )
             self._waiting.clear()
         for worker in self._busy:
             if worker.task is not None and not worker.task.future.done():
                 worker.task.future.set_result(
-                    TaskOutcome(worker.task.task_id, "died", error="the executor shut down")
+                    TaskOutcome(
+                        worker.task.task_id, "died", error=self._broken or "the executor shut down"
+                    )
                 )
 
 
 def _work(conn: Connection) -> None:
     """A worker process: run each task it is sent and send back how it went."""
-    me = psutil.Process()
     while True:
         try:
             payload = conn.recv_bytes()
@@ -255,19 +272,4 @@ def _work(conn: Connection) -> None:
             return
         if not payload:
             return
-        cpu_before = me.cpu_times()
-        body: Any
-        try:
-            fn, args, kwargs = pickle.loads(payload)
-            value = fn(*args, **kwargs)
-            try:
-                status, body = "ok", pickle.dumps(value)
-            except Exception as exc:
-                status = "error"
-                body = f"the task's result cannot be pickled ({type(exc).__name__}: {exc})"
-        except BaseException:
-            status, body = "error", traceback.format_exc()
-        cpu_after = me.cpu_times()
-        cpu = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
-        rss_mb = me.memory_info().rss / (1 << 20)
-        conn.send_bytes(pickle.dumps((status, body, cpu, rss_mb)))
+        conn.send_bytes(pickle.dumps(run_packed(payload)))
