@@ -211,6 +211,65 @@ dataset_usage = Table(
     Index(None, "run_id"),
 )
 
+# Pipelines: a pipeline run is a run; its tasks and their attempts hang off it.
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("run_id", String(32), _run_fk(), primary_key=True),
+    Column("pipeline", String(MAX_KEY_LENGTH), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("policy", String(32), nullable=False),
+    Column("executor", String(32), nullable=False),
+    Column("deadline_ms", BigInteger, nullable=True),
+    Column("cancel_requested", Integer, nullable=False, default=0),
+    Index(None, "pipeline"),
+)
+
+task_runs = Table(
+    "task_runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("run_id", String(32), _run_fk(), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("name", String(MAX_KEY_LENGTH), nullable=False),
+    Column("step", String(MAX_KEY_LENGTH), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("upstream", JSON, nullable=False),
+    Column("cache_key", String(64), nullable=True),
+    Column("output_digest", String(64), nullable=True),
+    Column("output_size", BigInteger, nullable=True),
+    Column("cached_from", String(32), nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("start_ms", BigInteger, nullable=True),
+    Column("end_ms", BigInteger, nullable=True),
+    Column("error", Text, nullable=False, default=""),
+    UniqueConstraint("run_id", "name"),
+    Index(None, "cache_key", "status"),
+    Index(None, "step", "status"),
+)
+
+task_attempts = Table(
+    "task_attempts",
+    metadata,
+    Column("task_id", String(32), ForeignKey("task_runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("node", String(MAX_KEY_LENGTH), nullable=False, default=""),
+    Column("cpus", Integer, nullable=False),
+    Column("gpus", Integer, nullable=False),
+    Column("memory_mb", Integer, nullable=False),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger, nullable=True),
+    Column("cpu_seconds", Float(53), nullable=True),
+    Column("peak_rss_mb", Float(53), nullable=True),
+    Column("error", Text, nullable=False, default=""),
+)
+
 #: Columns that hold artifact digests. Garbage collection keeps every blob named here;
 #: a package that stores digests in a new table adds its column to this list.
-DIGEST_COLUMNS: list[Column[str]] = [run_artifacts.c.digest, dataset_versions.c.blob_digest]
+DIGEST_COLUMNS: list[Column[str]] = [
+    run_artifacts.c.digest,
+    dataset_versions.c.blob_digest,
+    task_runs.c.output_digest,
+]

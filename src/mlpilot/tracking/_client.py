@@ -222,6 +222,33 @@ class TrackingClient:
         self._writer.watch(run_id)
         return Run(self, run_id, name, experiment or DEFAULT_EXPERIMENT)
 
+    def reopen_run(self, run_id: str) -> Run:
+        """Mark an ended run as running again in this process, and return its handle.
+
+        For work that resumes where an earlier process stopped (a pipeline run whose
+        driver was killed); the run keeps its id, params, metrics and artifacts.
+        """
+        with self._metadata.write() as conn:
+            run_id = self._resolve(conn, run_id)
+            row = conn.execute(
+                select(db.runs.c.name, db.runs.c.status, db.experiments.c.name)
+                .join(db.experiments, db.experiments.c.id == db.runs.c.experiment_id)
+                .where(db.runs.c.id == run_id)
+            ).one()
+            if row[1] == "running":
+                raise ConflictError(f"run {run_id} is running already")
+            now = now_ms()
+            conn.execute(
+                update(db.runs)
+                .where(db.runs.c.id == run_id)
+                .values(status="running", end_ms=None, host=HOST, pid=os.getpid(), heartbeat_ms=now)
+            )
+            self._metadata.record_event(
+                conn, "run.resumed", "run", run_id, self.settings.user, previous=row[1]
+            )
+        self._writer.watch(run_id)
+        return Run(self, run_id, row[0], row[2])
+
     def end_run(self, run_id: str, status: str = "finished") -> None:
         """Write the run's buffered metrics and record how it ended."""
         check_status(status)

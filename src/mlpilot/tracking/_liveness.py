@@ -13,10 +13,11 @@ from mlpilot.store._schema import runs
 HOST = socket.gethostname()
 
 
-def process_alive(pid: int, started_ms: int) -> bool:
-    """Whether the process ``pid`` on this host is the one that started at ``started_ms``.
+def process_alive(pid: int, seen_ms: int) -> bool:
+    """Whether the process ``pid`` on this host is the one that was alive at ``seen_ms``.
 
-    A process created after the run began only reuses the number of the one that died.
+    ``seen_ms`` is a moment the run's own process wrote (its start, or a heartbeat): a
+    process created after it only reuses the number of the one that died.
     """
     try:
         process = psutil.Process(pid)
@@ -28,7 +29,7 @@ def process_alive(pid: int, started_ms: int) -> bool:
         return False
     except psutil.AccessDenied:
         return True
-    return created_ms <= started_ms + 1000
+    return created_ms <= seen_ms + 1000
 
 
 def mark_dead_runs(metadata: MetadataStore, heartbeat_timeout_s: float) -> list[str]:
@@ -40,13 +41,13 @@ def mark_dead_runs(metadata: MetadataStore, heartbeat_timeout_s: float) -> list[
     now = now_ms()
     with metadata.read() as conn:
         running = conn.execute(
-            select(runs.c.id, runs.c.host, runs.c.pid, runs.c.start_ms, runs.c.heartbeat_ms).where(
+            select(runs.c.id, runs.c.host, runs.c.pid, runs.c.heartbeat_ms).where(
                 runs.c.status == "running"
             )
         ).all()
     dead: dict[str, str] = {}
-    for run_id, host, pid, start_ms, heartbeat_ms in running:
-        if host == HOST and not process_alive(pid, start_ms):
+    for run_id, host, pid, heartbeat_ms in running:
+        if host == HOST and not process_alive(pid, heartbeat_ms):
             dead[run_id] = f"process {pid} on {host} is gone"
         elif now - heartbeat_ms > heartbeat_timeout_s * 1000:
             dead[run_id] = f"no heartbeat from {host} for {(now - heartbeat_ms) // 1000} s"
