@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from mlpilot.config import Settings, load_settings
 from mlpilot.errors import DataValidationError, MlpilotError
+from mlpilot.schedule import Output, current_task, pipeline, step
 from mlpilot.store import ColumnRule, DataSchema, DatasetVersion
 from mlpilot.tracking import (
     Run,
@@ -48,12 +49,14 @@ __all__ = [
     "DataValidationError",
     "DatasetVersion",
     "MlpilotError",
+    "Output",
     "Run",
     "RunRecord",
     "Settings",
     "TrackingClient",
     "__version__",
     "active_run",
+    "current_task",
     "dataset_lineage",
     "end_run",
     "get_dataset",
@@ -64,11 +67,13 @@ __all__ = [
     "log_model",
     "log_param",
     "log_params",
+    "pipeline",
     "read_dataset",
     "register_dataset",
     "search_runs",
     "set_tag",
     "set_tags",
     "start_run",
+    "step",
     "validate_dataset",
 ]

@@ -1,7 +1,25 @@
-"""The task scheduling layer: allocation policies and the model they plan with."""
+"""The task scheduling layer: pipelines of steps, allocation policies, retries, resume."""
 
+from mlpilot.schedule._deadline import parse_deadline
+from mlpilot.schedule._graph import Graph, Output, Task
+from mlpilot.schedule._load import load_pipeline
+from mlpilot.schedule._pipeline import (
+    Pipeline,
+    PipelineRun,
+    cancel_pipeline,
+    load_output,
+    pipeline,
+    resume_pipeline,
+)
+from mlpilot.schedule._records import (
+    AttemptRecord,
+    PipelineRecords,
+    PipelineRunRecord,
+    TaskRecord,
+)
 from mlpilot.schedule._simulate import SimulationResult, simulate
 from mlpilot.schedule._speedup import Amdahl, Measured, SpeedupCurve
+from mlpilot.schedule._step import Step, TaskContext, current_task, step
 from mlpilot.schedule.policies import (
     POLICIES,
     AllocationPolicy,
@@ -19,16 +37,35 @@ __all__ = [
     "POLICIES",
     "AllocationPolicy",
     "Amdahl",
+    "AttemptRecord",
     "Deadline",
     "FairShare",
     "Fifo",
+    "Graph",
     "Job",
     "Makespan",
     "Measured",
+    "Output",
+    "Pipeline",
+    "PipelineRecords",
+    "PipelineRun",
+    "PipelineRunRecord",
     "SimulationResult",
     "SpeedupCurve",
+    "Step",
+    "Task",
+    "TaskContext",
+    "TaskRecord",
     "Waiting",
+    "cancel_pipeline",
+    "current_task",
+    "load_output",
+    "load_pipeline",
     "lower_bound",
+    "parse_deadline",
+    "pipeline",
+    "resume_pipeline",
     "simulate",
+    "step",
     "unmeetable",
 ]
