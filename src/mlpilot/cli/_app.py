@@ -11,7 +11,16 @@ import typer
 from typer.core import TyperGroup
 
 import mlpilot
-from mlpilot.cli import _artifacts, _datasets, _doctor, _experiments, _gc, _output, _runs
+from mlpilot.cli import (
+    _artifacts,
+    _datasets,
+    _doctor,
+    _experiments,
+    _gc,
+    _output,
+    _pipelines,
+    _runs,
+)
 from mlpilot.cli._state import CliState
 from mlpilot.errors import MlpilotError
 
@@ -67,7 +76,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
-    help="""Track, compare and clean up machine-learning runs and their datasets.
+    help="""Track, compare and clean up machine-learning runs, their datasets and pipelines.
 
     Settings come from the options below, then MLPILOT_* environment variables, then
     the mlpilot table of ./mlpilot.toml, then defaults (everything under ./.mlpilot).
@@ -78,6 +87,7 @@ app.add_typer(_experiments.app, name="experiments")
 app.add_typer(_runs.app, name="runs")
 app.add_typer(_artifacts.app, name="artifacts")
 app.add_typer(_datasets.app, name="datasets")
+app.add_typer(_pipelines.app, name="pipelines")
 app.command("gc")(_gc.gc)
 app.command("doctor")(_doctor.doctor)
 
