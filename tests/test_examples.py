@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -37,3 +38,28 @@ def test_the_tracking_quickstart_runs_twice_on_one_dataset_version(tmp_path: Pat
     assert [v.num_rows for v in versions] == [569]
     assert [link.run_name for link in lineage.used_by] == ["sgd-sweep", "sgd-sweep"]
     assert len(lineage.models) == 2
+
+
+@pytest.mark.integration
+def test_the_pipeline_example_runs_from_the_command_line_and_caches(tmp_path: Path) -> None:
+    mlpilot = str(Path(sys.executable).parent / "mlpilot")
+    command = [
+        mlpilot,
+        "pipelines",
+        "run",
+        str(EXAMPLES / "model_families.py:model_families"),
+        "--param",
+        'families=["logreg"]',
+        "--json",
+    ]
+    statuses = []
+    for _ in range(2):
+        done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+        assert done.returncode == 0, done.stderr
+        statuses.append(json.loads(done.stdout)["tasks"])
+    assert statuses == [{"done": 3}, {"cached": 3}]
+
+    store = open_store(home=str(tmp_path / ".mlpilot"))
+    runs = TrackingClient(store).search_runs(experiment="pipelines")
+    store.close()
+    assert [run.status for run in runs] == ["finished", "finished"]
