@@ -21,9 +21,19 @@ least T at which the jobs' needs fit in capacity × T is a lower bound on any ma
 the simple bound ignores that a long job must run wide, and so inefficiently, to finish
 early.
 
+Overhead is measured for real on this machine: a 1,000-task pipeline of no-op steps
+(one source, 998 no-ops reading it, one fan-in; caching off so every task runs), end
+to end through ``Pipeline.run``: graph, policy, metadata rows for every task and
+attempt, outputs written to and read from the artifact store. Once on the local
+executor (2 cores) and once on a local Ray with 2 CPUs. The raw floor is the same
+number of no-op calls submitted straight to the same executor, with no pipeline
+around them. The peer tools a user would pick instead, a Metaflow local flow and a
+Prefect flow of no-op steps, run in virtual environments of their own
+(``bench/.venv-metaflow``, ``bench/.venv-prefect``; see ``bench/_flow_peers.py``).
+
 Usage::
 
-    python bench/scheduler.py [--check]
+    python bench/scheduler.py [--check] [--tasks 1000] [--no-ray] [--no-peers]
 
 The result table goes to stdout, followed by one JSON line with every figure.
 """
@@ -33,6 +43,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,6 +52,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import Row, fmt_seconds, print_json_line, print_table, say  # noqa: E402
+from _flow_peers import peer_overheads  # noqa: E402
 from mlpilot.schedule import (  # noqa: E402
     Amdahl,
     Deadline,
@@ -105,9 +117,44 @@ def area_bound(jobs: list[Job], capacity: int) -> float:
     return high
 
 
+def _noop() -> None:
+    return None
+
+
+def measure_overhead(kind: str, tasks: int, workdir: Path) -> dict[str, float]:
+    """Seconds for ``tasks`` no-op pipeline tasks on executor ``kind``, and the raw floor."""
+    import _noop_flow
+    from mlpilot.compute import create_executor
+    from mlpilot.tracking import TrackingClient
+
+    home = workdir / kind
+    client = TrackingClient(home=str(home))
+    executor = create_executor(kind, cpus=2)
+    try:
+        _noop_flow.fan.run({"tasks": 20}, executor=executor, client=client)  # warm workers
+        started = time.perf_counter()
+        run = _noop_flow.fan.run({"tasks": tasks}, executor=executor, client=client)
+        pipeline_s = time.perf_counter() - started
+        if run.status != "finished" or run.value() != tasks - 2:
+            raise RuntimeError(f"the {kind} benchmark run ended {run.status}")
+        started = time.perf_counter()
+        futures = [executor.submit(f"raw-{i}", _noop) for i in range(tasks)]
+        if not all(f.result().ok for f in futures):
+            raise RuntimeError(f"raw no-op tasks failed on {kind}")
+        raw_s = time.perf_counter() - started
+    finally:
+        executor.shutdown()
+        client.store.close()
+    say(kind, f"{tasks} pipeline tasks in {pipeline_s:.2f} s; raw floor {raw_s:.2f} s")
+    return {"pipeline_s": pipeline_s, "raw_s": raw_s}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    parser.add_argument("--tasks", type=int, default=1000, help="tasks in the overhead DAG")
+    parser.add_argument("--no-ray", action="store_true", help="skip the Ray executor")
+    parser.add_argument("--no-peers", action="store_true", help="skip Metaflow and Prefect")
     args = parser.parse_args(argv)
 
     batch = malleable_jobs(seed=42)
@@ -154,15 +201,42 @@ def main(argv: list[str] | None = None) -> int:
         "deadline_core_hours": round(deadline_runs["deadline"].core_seconds / 3600, 3),
         "fifo_core_hours": round(deadline_runs["fifo"].core_seconds / 3600, 3),
         "fair_share_core_hours": round(deadline_runs["fair-share"].core_seconds / 3600, 3),
-        # The executors that run real tasks are measured once they exist.
-        "local_ms_per_task": None,
-        "ray_ms_per_task": None,
     }
+    with tempfile.TemporaryDirectory(prefix="mlpilot-bench-") as folder:
+        workdir = Path(folder)
+        local = measure_overhead("local", args.tasks, workdir)
+        ray_figures = None
+        if not args.no_ray:
+            try:
+                ray_figures = measure_overhead("ray", args.tasks, workdir)
+            except Exception as exc:  # Ray is an extra; report why it is missing
+                say("ray", f"not measured: {exc}")
+        peers = {} if args.no_peers else peer_overheads(workdir)
+    per_task = {"local": local["pipeline_s"] / args.tasks * 1000}
+    figures["local_ms_per_task"] = round(per_task["local"], 3)
+    figures["local_raw_ms_per_task"] = round(local["raw_s"] / args.tasks * 1000, 3)
+    figures["local_vs_raw"] = round(local["pipeline_s"] / local["raw_s"], 2)
+    figures["ray_ms_per_task"] = None
+    if ray_figures is not None:
+        per_task["ray"] = ray_figures["pipeline_s"] / args.tasks * 1000
+        figures["ray_ms_per_task"] = round(per_task["ray"], 3)
+        figures["ray_raw_ms_per_task"] = round(ray_figures["raw_s"] / args.tasks * 1000, 3)
+        figures["ray_vs_raw"] = round(ray_figures["pipeline_s"] / ray_figures["raw_s"], 2)
+    for tool in ("metaflow", "prefect"):
+        found = peers.get(tool)
+        ms = found.get("ms_per_step") if isinstance(found, dict) else None
+        figures[f"{tool}_ms_per_step"] = None if ms is None else round(float(ms), 3)
+        figures[f"{tool}_vs_local"] = (
+            None if ms is None else round(float(ms) / per_task["local"], 1)
+        )
     met = {
         "bound": figures["makespan_vs_lower_bound"] <= 1.05,
         "fifo": figures["fifo_vs_makespan"] >= 1.3,
         "deadline": figures["deadline_met_share"] >= 0.95,
+        "local_overhead": per_task["local"] < 10,
     }
+    if "ray" in per_task:
+        met["ray_overhead"] = per_task["ray"] < 10
     figures["targets_met"] = all(met.values())
     rows = [
         Row(
@@ -222,8 +296,42 @@ def main(argv: list[str] | None = None) -> int:
             None,
         ),
     ]
+    rows.append(
+        Row(
+            f"{args.tasks}-task no-op DAG, local: ms/task vs raw submit",
+            f"{per_task['local']:.2f}",
+            f"{figures['local_raw_ms_per_task']:.2f}",
+            f"{figures['local_vs_raw']:.1f}×",
+            "< 10 ms",
+            met["local_overhead"],
+        )
+    )
+    if "ray" in per_task:
+        rows.append(
+            Row(
+                f"{args.tasks}-task no-op DAG, Ray: ms/task vs raw submit",
+                f"{per_task['ray']:.2f}",
+                f"{figures['ray_raw_ms_per_task']:.2f}",
+                f"{figures['ray_vs_raw']:.1f}×",
+                "< 10 ms",
+                met["ray_overhead"],
+            )
+        )
+    for tool in ("metaflow", "prefect"):
+        ms = figures[f"{tool}_ms_per_step"]
+        rows.append(
+            Row(
+                f"ms per step: mlpilot local vs {tool}",
+                f"{per_task['local']:.2f}",
+                "not measured" if ms is None else f"{ms:.1f}",
+                "—" if ms is None else f"{figures[f'{tool}_vs_local']:.0f}×",
+                "—",
+                None,
+            )
+        )
     print_table(
-        f"mlpilot allocation policies: {JOBS} malleable jobs on {CAPACITY} cores (simulated)",
+        f"mlpilot scheduler: {JOBS} malleable jobs on {CAPACITY} cores (simulated), "
+        f"and real overhead on this machine",
         rows,
         other_name="baseline",
         caption="deadline workload: arrivals every 1 s on average, deadlines all feasible",
