@@ -7,6 +7,11 @@ from typing import Any
 from mlpilot import pipeline, step
 
 
+def raw_noop() -> None:
+    """The raw floor: a call submitted straight to an executor, no pipeline around it."""
+    return None
+
+
 @step(cache=False)
 def source() -> int:
     return 0

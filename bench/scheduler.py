@@ -49,7 +49,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
 
 from _common import Row, fmt_seconds, print_json_line, print_table, say  # noqa: E402
 from _flow_peers import peer_overheads  # noqa: E402
@@ -117,10 +118,6 @@ def area_bound(jobs: list[Job], capacity: int) -> float:
     return high
 
 
-def _noop() -> None:
-    return None
-
-
 def measure_overhead(kind: str, tasks: int, workdir: Path) -> dict[str, float]:
     """Seconds for ``tasks`` no-op pipeline tasks on executor ``kind``, and the raw floor."""
     import _noop_flow
@@ -129,6 +126,16 @@ def measure_overhead(kind: str, tasks: int, workdir: Path) -> dict[str, float]:
 
     home = workdir / kind
     client = TrackingClient(home=str(home))
+    if kind == "ray":
+        import ray
+
+        # Ray's workers import the raw floor's function from this folder.
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            job_config=ray.job_config.JobConfig(code_search_path=[str(BENCH_DIR)]),
+        )
     executor = create_executor(kind, cpus=2)
     try:
         _noop_flow.fan.run({"tasks": 20}, executor=executor, client=client)  # warm workers
@@ -138,13 +145,15 @@ def measure_overhead(kind: str, tasks: int, workdir: Path) -> dict[str, float]:
         if run.status != "finished" or run.value() != tasks - 2:
             raise RuntimeError(f"the {kind} benchmark run ended {run.status}")
         started = time.perf_counter()
-        futures = [executor.submit(f"raw-{i}", _noop) for i in range(tasks)]
+        futures = [executor.submit(f"raw-{i}", _noop_flow.raw_noop) for i in range(tasks)]
         if not all(f.result().ok for f in futures):
             raise RuntimeError(f"raw no-op tasks failed on {kind}")
         raw_s = time.perf_counter() - started
     finally:
         executor.shutdown()
         client.store.close()
+        if kind == "ray":
+            ray.shutdown()
     say(kind, f"{tasks} pipeline tasks in {pipeline_s:.2f} s; raw floor {raw_s:.2f} s")
     return {"pipeline_s": pipeline_s, "raw_s": raw_s}
 
@@ -226,6 +235,10 @@ def main(argv: list[str] | None = None) -> int:
         found = peers.get(tool)
         ms = found.get("ms_per_step") if isinstance(found, dict) else None
         figures[f"{tool}_ms_per_step"] = None if ms is None else round(float(ms), 3)
+        marginal = found.get("marginal_ms_per_step") if isinstance(found, dict) else None
+        figures[f"{tool}_marginal_ms_per_step"] = (
+            None if marginal is None else round(float(marginal), 3)
+        )
         figures[f"{tool}_vs_local"] = (
             None if ms is None else round(float(ms) / per_task["local"], 1)
         )

@@ -183,3 +183,33 @@ def test_changing_only_a_helper_function_invalidates_the_cache(
     assert run(increment=1, unrelated=0) == ("cached", 2)
     assert run(increment=1, unrelated=7) == ("cached", 2)  # not called by the step
     assert run(increment=5, unrelated=7) == ("done", 6)
+
+
+SCRIPT_WITHOUT_GUARD = """
+from mlpilot import pipeline, step
+
+@step
+def one():
+    return 1
+
+@pipeline
+def flow():
+    return one()
+
+print("ended", flow.run().status)
+"""
+
+
+def test_a_script_that_runs_a_pipeline_without_a_main_guard_fails_clearly(
+    tmp_path: Path,
+) -> None:
+    # Worker processes import the script; without the guard each would run it again.
+    script = tmp_path / "no_guard.py"
+    script.write_text(SCRIPT_WITHOUT_GUARD)
+
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=180
+    )
+
+    assert "ended failed" in done.stdout
+    assert 'put the call under `if __name__ == "__main__":`' in done.stderr

@@ -247,10 +247,11 @@ class Driver:
         self._set(state, "running")
 
     def _collect(self) -> None:
-        timeout = CANCEL_POLL_S
-        waiting = [s.ready_at for s in self._ready.values()]
-        if waiting:
-            timeout = min(timeout, max(min(waiting) - time.time(), 0.0))
+        # Wake for a finished attempt, a retry whose backoff ends, or a cancel request.
+        # Tasks ready now but short of cores wait for a finished attempt.
+        now = time.time()
+        backoffs = [s.ready_at for s in self._ready.values() if s.ready_at > now]
+        timeout = min([CANCEL_POLL_S, *(at - now for at in backoffs)])
         if not self._running:
             if not self._unblocked and timeout > 0:
                 time.sleep(timeout)

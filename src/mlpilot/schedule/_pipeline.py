@@ -120,7 +120,7 @@ class Pipeline:
             # guard below, every worker would start the pipeline again.
             raise InvalidInputError(
                 "a worker process imported the script that runs this pipeline, and the "
-                "script ran it again; put the call under `if __name__ == \"__main__\":`"
+                'script ran it again; put the call under `if __name__ == "__main__":`'
             )
         if policy not in POLICIES:
             raise InvalidInputError(
