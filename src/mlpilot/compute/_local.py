@@ -12,11 +12,14 @@ is noticed at once through its process sentinel, its task ends as ``died`` or
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import multiprocessing
 import os
 import pickle
+import signal
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -32,6 +35,7 @@ from mlpilot.compute._measure import pack, run_packed
 from mlpilot.errors import InvalidInputError
 
 _NODE = socket.gethostname()
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclasses.dataclass
@@ -265,6 +269,7 @@ class LocalExecutor(Executor):
 
 def _work(conn: Connection) -> None:
     """A worker process: run each task it is sent and send back how it went."""
+    _die_with_parent()
     while True:
         try:
             payload = conn.recv_bytes()
@@ -273,3 +278,21 @@ def _work(conn: Connection) -> None:
         if not payload:
             return
         conn.send_bytes(pickle.dumps(run_packed(payload)))
+
+
+def _die_with_parent() -> None:
+    """Have Linux kill this worker when the fork server that started it exits.
+
+    The fork server exits with the process that owns the executor, so a driver that is
+    killed takes its workers with it, and a resumed run never competes with tasks the
+    dead driver started.
+    """
+    if sys.platform != "linux":
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not available: workers end at their next read
+        return
+    if os.getppid() == 1:  # the server was gone before the request took effect
+        os._exit(1)

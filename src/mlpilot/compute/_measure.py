@@ -60,7 +60,7 @@ def run_measured(
 ) -> Measured:
     """Call ``fn(*args, **kwargs)`` in this process; never raises for what ``fn`` does."""
     me = _this_process(os.getpid())
-    cpu_before = me.cpu_times()
+    cpu_before = _tree_cpu(me)
     body: bytes | str
     try:
         value = fn(*args, **kwargs)
@@ -72,9 +72,24 @@ def run_measured(
     except BaseException:
         # A worker must outlive anything its task does, SystemExit included.
         status, body = "error", traceback.format_exc()
-    cpu_after = me.cpu_times()
-    cpu = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
+    cpu_after = _tree_cpu(me)
+    cpu = sum(seconds - cpu_before.get(pid, 0.0) for pid, seconds in cpu_after.items())
     return Measured(status, body, cpu, _rss_mb())
+
+
+def _tree_cpu(me: psutil.Process) -> dict[int, float]:
+    """CPU seconds of this process (and the children it has reaped) and of each live
+    descendant: a task that works through a pool of processes (joblib, a data loader)
+    uses their cores, not only its own."""
+    own = me.cpu_times()
+    used = {me.pid: own.user + own.system + own.children_user + own.children_system}
+    for child in me.children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.Error:  # ended in between; its parent accounts for it when it reaps it
+            continue
+        used[child.pid] = times.user + times.system
+    return used
 
 
 @functools.cache
