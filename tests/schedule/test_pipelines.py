@@ -293,3 +293,26 @@ def test_the_same_pipeline_runs_on_ray(
     attempts = [t.attempts for t in tasks_of(client, dead.id).values()][0]
     assert dead.value() == "survived"
     assert [a.status for a in attempts] == ["died", "ok"]
+
+
+def test_a_run_whose_driver_raises_ends_failed_and_can_be_resumed(
+    client: TrackingClient, executor: Any
+) -> None:
+    seen: list[str] = []
+
+    def breaks_after_first_task(task: str, status: str) -> None:
+        if status == "done":
+            seen.append(task)
+            raise RuntimeError("the progress display broke")
+
+    with pytest.raises(RuntimeError, match="display broke"):
+        _flows.squares.run(
+            {"items": [1, 2]}, executor=executor, client=client, observer=breaks_after_first_task
+        )
+
+    run_id = PipelineRecords(client.store.metadata, "tester").list_runs()[0].run_id
+    assert client.get_run(run_id).status == "failed"  # not left "running"
+    resumed = resume_pipeline(run_id, executor=executor, client=client)
+    assert resumed.status == "finished"
+    assert resumed.value() == 500
+    assert client.get_run(run_id).status == "finished"

@@ -156,12 +156,13 @@ def unrelated():
     return {unrelated}
 
 @step
-def compute(x):
+def compute(x, labels):
     return helper(x)
 
 @pipeline
 def flow(x: int = 1):
-    return compute(x)
+    # A set argument pickles in an order that differs from process to process.
+    return compute(x, {{"red", "green", "blue", "cyan", "black"}})
 """
 
 

@@ -18,13 +18,15 @@ import json
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future
+from typing import Any
 
 from mlpilot.compute import Executor, TaskOutcome
 from mlpilot.schedule._graph import Graph, Task
 from mlpilot.schedule._records import AttemptEnd, PipelineRecords, StepHistory
 from mlpilot.schedule._speedup import Amdahl, Measured, SpeedupCurve
+from mlpilot.schedule._step import Step
 from mlpilot.schedule._worker import StoredOutput, TaskSpec, run_task
 from mlpilot.schedule.policies import AllocationPolicy, Job, Waiting
 from mlpilot.store import ArtifactStore, now_ms
@@ -68,16 +70,18 @@ class Driver:
         states: dict[str, TaskState],
         *,
         run_id: str,
+        pipeline: str,
         records: PipelineRecords,
         artifacts: ArtifactStore,
         executor: Executor,
+        owns_executor: bool,
         policy: AllocationPolicy,
         deadline_s: float | None = None,
         observer: Observer | None = None,
     ) -> None:
         self.graph, self.states, self.run_id = graph, states, run_id
         self.records, self.artifacts = records, artifacts
-        self.executor, self.policy = executor, policy
+        self.executor, self.owns_executor, self.policy = executor, owns_executor, policy
         self.deadline_s, self.observer = deadline_s, observer
         self.capacity = executor.capacity.cpus
         self._below = graph.downstream()
@@ -93,7 +97,9 @@ class Driver:
         self._ready: dict[str, TaskState] = {}
         self._running: dict[Future[TaskOutcome], TaskState] = {}
         self._caps: dict[str, int] = {}
-        self._history = records.history(sorted({t.step.name for t in graph.tasks.values()}))
+        self._history = records.history(
+            pipeline, sorted({t.step.name for t in graph.tasks.values()})
+        )
         self._t0 = time.time()
         self._tail = graph.longest_path_after(self._estimated_seconds)
         self._polled = 0.0
@@ -278,7 +284,7 @@ class Driver:
         if isinstance(stored, StoredOutput) and stored.digest is not None:
             state.digest, state.size = stored.digest, stored.size
             state.status = "done"
-            self._learn_usage(step.name, cores, outcome)
+            self._learn_usage(step, cores, outcome)
             return AttemptEnd(
                 state.id,
                 state.attempt,
@@ -322,19 +328,19 @@ class Driver:
         elif state.status == "failed":
             self._skip_below(state.task.name)
 
-    def _learn_usage(self, step: str, cores: int, outcome: TaskOutcome) -> None:
+    def _learn_usage(self, step: Step[..., Any], cores: int, outcome: TaskOutcome) -> None:
         """A task that used far fewer cores than it held sizes down its step's next tasks."""
         wall = outcome.ended_s - outcome.started_s
         if cores <= 1 or wall < MIN_MEASURED_S:
             return
         used = outcome.cpu_seconds / wall
-        enough = max(1, math.ceil(used - 0.1))
-        if enough < min(cores, self._caps.get(step, cores)):
-            self._caps[step] = enough
-            self._jobs = {
-                n: j for n, j in self._jobs.items() if self.states[n].task.step.name != step
-            }
-            self.records.resized(self.run_id, step, cores, used, enough)
+        # A range's minimum is a floor; a fixed request is only what the step asked for.
+        floor = step.min_cpus if step.min_cpus < step.max_cpus else 1
+        enough = max(floor, math.ceil(used - 0.1))
+        if enough < min(cores, self._caps.get(step.name, cores)):
+            self._caps[step.name] = enough
+            self._jobs = {n: j for n, j in self._jobs.items() if self.states[n].task.step != step}
+            self.records.resized(self.run_id, step.name, cores, used, enough)
 
     def _completed(self, state: TaskState) -> None:
         for name in self._below[state.task.name]:
@@ -361,7 +367,8 @@ class Driver:
     def _cancel(self, reason: str) -> None:
         running = list(self._running.values())
         self._running.clear()
-        self.executor.shutdown()
+        if self.owns_executor:  # stops the running tasks; a caller's executor is its own
+            self.executor.shutdown()
         self.records.end_attempts(
             [
                 AttemptEnd(s.id, s.attempt, "cancelled", "cancelled", end_ms=now_ms(), error=reason)
@@ -403,10 +410,3 @@ class Driver:
             [self._digest(up) for up in task.upstream],
         ]
         return hashlib.sha256(json.dumps(material).encode()).hexdigest()
-
-
-def fresh_states(graph: Graph, ids: Sequence[str]) -> dict[str, TaskState]:
-    return {
-        name: TaskState(graph.tasks[name], task_id)
-        for name, task_id in zip(graph.tasks, ids, strict=True)
-    }

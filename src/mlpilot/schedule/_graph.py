@@ -49,10 +49,8 @@ class Task:
     #: ``(args, kwargs)`` pickled, outputs of other tasks standing in as :class:`Output`.
     arguments: bytes
 
-    @property
-    def literal_digest(self) -> str:
-        """sha256 of the arguments that are not outputs of other tasks."""
-        return hashlib.sha256(self.arguments).hexdigest()
+    #: sha256 of the arguments as the step sees them, bound to its parameter names.
+    literal_digest: str
 
 
 class Graph:
@@ -72,7 +70,7 @@ class Graph:
         label: str | None = None,
     ) -> Output:
         try:
-            step.signature.bind(*args, **kwargs)
+            bound = step.signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise InvalidInputError(
                 f"pipeline {self.pipeline!r}: step {step.name!r} called with the wrong inputs "
@@ -82,15 +80,17 @@ class Graph:
         if name in self.tasks:
             raise InvalidInputError(f"pipeline {self.pipeline!r} has two tasks named {name!r}")
         upstream = tuple(dict.fromkeys(o.task for o in outputs_in((args, kwargs))))
+        bound.apply_defaults()
         try:
             literals = pickle.dumps((args, kwargs), protocol=5)
+            digest = hashlib.sha256(_canonical_pickle(bound.arguments)).hexdigest()
         except Exception as exc:
             raise InvalidInputError(
                 f"pipeline {self.pipeline!r}: an argument of step {step.name!r} cannot be sent "
                 f"to a worker process ({type(exc).__name__}: {exc}); pass data that pickles, "
                 "or make it inside the step"
             ) from None
-        self.tasks[name] = Task(name, step, args, dict(kwargs), upstream, literals)
+        self.tasks[name] = Task(name, step, args, dict(kwargs), upstream, literals, digest)
         return Output(name)
 
     def validate(self) -> None:
@@ -186,13 +186,34 @@ def outputs_in(value: Any) -> Iterator[Output]:
 
 
 def substitute(value: Any, values: dict[str, Any]) -> Any:
-    """``value`` with every :class:`Output` replaced by that task's value."""
+    """``value`` with every :class:`Output` replaced by that task's value.
+
+    Containers without outputs inside are passed on as they are (a namedtuple stays one).
+    """
     if isinstance(value, Output):
         return values[value.task]
+    if next(outputs_in(value), None) is None:
+        return value
     if isinstance(value, list):
         return [substitute(item, values) for item in value]
     if isinstance(value, tuple):
         return tuple(substitute(item, values) for item in value)
     if isinstance(value, dict):
         return {key: substitute(item, values) for key, item in value.items()}
+    return value
+
+
+def _canonical_pickle(value: Any) -> bytes:
+    """Pickle bytes that do not depend on the process: sets, whose order follows the
+    hash seed, are written as sorted lists."""
+    return pickle.dumps(_sorted_sets(value), protocol=5)
+
+
+def _sorted_sets(value: Any) -> Any:
+    if isinstance(value, set | frozenset):
+        return (type(value).__name__, sorted((_sorted_sets(v) for v in value), key=repr))
+    if type(value) in (list, tuple):
+        return type(value)(_sorted_sets(v) for v in value)
+    if type(value) is dict:
+        return {k: _sorted_sets(v) for k, v in value.items()}
     return value

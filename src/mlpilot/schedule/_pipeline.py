@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import json
@@ -9,7 +10,7 @@ import multiprocessing
 import os
 import pickle
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from mlpilot.compute import Executor, create_executor
@@ -18,9 +19,9 @@ from mlpilot.schedule._deadline import parse_deadline
 from mlpilot.schedule._driver import Driver, Observer, TaskState
 from mlpilot.schedule._graph import Graph, outputs_in, substitute
 from mlpilot.schedule._records import COMPLETE, PipelineRecords, TaskRecord
-from mlpilot.schedule._step import building
+from mlpilot.schedule._step import building, worker_importing_script
 from mlpilot.schedule.policies import POLICIES
-from mlpilot.tracking import TrackingClient
+from mlpilot.tracking import Run, TrackingClient
 
 DEFAULT_EXPERIMENT = "pipelines"
 
@@ -115,7 +116,9 @@ class Pipeline:
                 progress.
             on_start: Called with the run once its rows exist, before any task runs.
         """
-        if getattr(multiprocessing.current_process(), "_inheriting", False):
+        if getattr(multiprocessing.current_process(), "_inheriting", False) or (
+            worker_importing_script()
+        ):
             # A worker process is importing the script that called run(): without the
             # guard below, every worker would start the pipeline again.
             raise InvalidInputError(
@@ -133,70 +136,88 @@ class Pipeline:
         client = client or TrackingClient()
         pool, owned = _executor(executor, cpus)
         try:
-            for task in graph.tasks.values():
-                pool.check(task.step.resources(task.step.min_cpus))
+            _check_fits(graph, pool)
             run = client.create_run(
                 experiment or DEFAULT_EXPERIMENT,
                 name=self.name,
                 params=params,
                 tags={"mlpilot.pipeline": self.name, "mlpilot.policy": policy},
             )
-            ids = [uuid.uuid4().hex for _ in graph.tasks]
-            records = PipelineRecords(client.store.metadata, client.settings.user)
-            records.create(
-                run.id,
-                pipeline=self.name,
-                source=self.source,
-                params=params,
-                policy=policy,
-                executor=executor if isinstance(executor, str) else type(executor).__name__,
-                deadline_ms=None if deadline_s is None else int(deadline_s * 1000),
-                tasks=[
-                    {
-                        "id": task_id,
-                        "position": i,
-                        "name": task.name,
-                        "step": task.step.name,
-                        "status": "pending",
-                        "upstream": list(task.upstream),
-                        "attempts": 0,
-                        "error": "",
-                    }
-                    for i, (task, task_id) in enumerate(zip(graph.tasks.values(), ids, strict=True))
-                ],
-            )
-            states = {
-                name: TaskState(task, task_id)
-                for (name, task), task_id in zip(graph.tasks.items(), ids, strict=True)
-            }
-            driver = Driver(
-                graph,
-                states,
-                run_id=run.id,
-                records=records,
-                artifacts=client.store.artifacts,
-                executor=pool,
-                policy=POLICIES[policy](),
-                deadline_s=deadline_s,
-                observer=observer,
-            )
-            result = PipelineRun(run.id, self.name, "running", client, returned)
-            result.late = driver.late_tasks()
-            if result.late:
-                records.deadline_at_risk(run.id, result.late)
-            if on_start is not None:
-                on_start(result)
-            try:
-                status = driver.drive()
-            except KeyboardInterrupt:
-                run.end("killed")
-                raise
-            run.end(status)
-            result.status = status
+            with _ending(run):
+                records = PipelineRecords(client.store.metadata, client.settings.user)
+                states = {
+                    name: TaskState(task, uuid.uuid4().hex) for name, task in graph.tasks.items()
+                }
+                records.create(
+                    run.id,
+                    pipeline=self.name,
+                    source=self.source,
+                    params=params,
+                    policy=policy,
+                    executor=_kind(pool),
+                    deadline_ms=None if deadline_s is None else int(deadline_s * 1000),
+                    tasks=[
+                        {
+                            "id": state.id,
+                            "position": i,
+                            "name": state.task.name,
+                            "step": state.task.step.name,
+                            "status": "pending",
+                            "upstream": list(state.task.upstream),
+                            "attempts": 0,
+                            "error": "",
+                        }
+                        for i, state in enumerate(states.values())
+                    ],
+                )
+                driver = Driver(
+                    graph,
+                    states,
+                    run_id=run.id,
+                    pipeline=self.name,
+                    records=records,
+                    artifacts=client.store.artifacts,
+                    executor=pool,
+                    owns_executor=owned,
+                    policy=POLICIES[policy](),
+                    deadline_s=deadline_s,
+                    observer=observer,
+                )
+                result = PipelineRun(run.id, self.name, "running", client, returned)
+                result.late = driver.late_tasks()
+                if result.late:
+                    records.deadline_at_risk(run.id, result.late)
+                if on_start is not None:
+                    on_start(result)
+                result.status = driver.drive()
+                run.end(result.status)
             return result
         finally:
             if owned:
                 pool.shutdown()
+
+
+@contextlib.contextmanager
+def _ending(run: Run) -> Iterator[None]:
+    """End ``run`` however the block ends: as the driver said, killed, or failed."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        run.end("killed")
+        raise
+    except BaseException:
+        run.end("failed")
+        raise
+
+
+def _check_fits(graph: Graph, pool: Executor) -> None:
+    for task in graph.tasks.values():
+        pool.check(task.step.resources(task.step.min_cpus))
+
+
+def _kind(pool: Executor) -> str:
+    """The name that makes an executor like ``pool`` again when the run is resumed."""
+    return "ray" if type(pool).__name__ == "RayExecutor" else "local"
 
 
 def pipeline(fn: Callable[..., Any] | None = None, /, *, name: str | None = None) -> Any:
@@ -277,44 +298,48 @@ def resume_pipeline(
             f"run {run_id} is still running; cancel it first with `mlpilot pipelines cancel`"
         )
     stored = records.tasks(run_id)
-    if all(t.status in COMPLETE for t in stored):
-        raise ConflictError(f"run {run_id} finished every task; there is nothing to resume")
     found = load_pipeline(record.source)
     graph, returned = found.build(record.params)
-    if [t.name for t in stored] != list(graph.tasks):
+    made = [(t.name, t.step.name, list(t.upstream)) for t in graph.tasks.values()]
+    if [(t.name, t.step, t.upstream) for t in stored] != made:
         raise ConflictError(
-            f"{record.source} no longer makes the tasks run {run_id} was started with; start "
-            "a new run instead of resuming this one"
+            f"{record.source} no longer makes the tasks run {run_id} was started with (their "
+            "names, steps or inputs changed); start a new run instead of resuming this one"
         )
+    if all(t.status in COMPLETE for t in stored):
+        if record.status != "finished":  # its driver died after the last task
+            client.reopen_run(run_id).end("finished")
+            return PipelineRun(run_id, record.pipeline, "finished", client, returned)
+        raise ConflictError(f"run {run_id} finished every task; there is nothing to resume")
     pool, owned = _executor(executor or record.executor, cpus)
     try:
-        records.abandon_running(run_id)
-        run = client.reopen_run(run_id)
-        states: dict[str, TaskState] = {}
-        for task_record in stored:
-            state = TaskState(graph.tasks[task_record.name], task_record.id)
-            state.attempt = max((a.attempt for a in task_record.attempts), default=0)
-            if task_record.status in COMPLETE:
-                state.status, state.digest = task_record.status, task_record.output_digest
-                state.size = task_record.output_size or 0
-            states[task_record.name] = state
-        driver = Driver(
-            graph,
-            states,
-            run_id=run_id,
-            records=records,
-            artifacts=client.store.artifacts,
-            executor=pool,
-            policy=POLICIES[record.policy](),
-            deadline_s=None if record.deadline_ms is None else record.deadline_ms / 1000,
-            observer=observer,
-        )
-        try:
+        _check_fits(graph, pool)
+        run = client.reopen_run(run_id)  # refuses if another resume got there first
+        with _ending(run):
+            records.abandon_running(run_id)
+            states: dict[str, TaskState] = {}
+            for task_record in stored:
+                state = TaskState(graph.tasks[task_record.name], task_record.id)
+                state.attempt = max((a.attempt for a in task_record.attempts), default=0)
+                if task_record.status in COMPLETE:
+                    state.status, state.digest = task_record.status, task_record.output_digest
+                    state.size = task_record.output_size or 0
+                states[task_record.name] = state
+            driver = Driver(
+                graph,
+                states,
+                run_id=run_id,
+                pipeline=record.pipeline,
+                records=records,
+                artifacts=client.store.artifacts,
+                executor=pool,
+                owns_executor=owned,
+                policy=POLICIES[record.policy](),
+                deadline_s=None if record.deadline_ms is None else record.deadline_ms / 1000,
+                observer=observer,
+            )
             status = driver.drive()
-        except KeyboardInterrupt:
-            run.end("killed")
-            raise
-        run.end(status)
+            run.end(status)
         return PipelineRun(run_id, record.pipeline, status, client, returned)
     finally:
         if owned:
@@ -325,7 +350,8 @@ def cancel_pipeline(run_id: str, *, client: TrackingClient | None = None) -> str
     """Ask a running pipeline run to stop; returns its status after the request.
 
     A live driver sees the request within half a second, stops its tasks and ends the
-    run as ``killed``. A run whose driver is gone is marked ``killed`` at once.
+    run as ``killed``. A run whose driver died is not running (it was marked
+    ``failed``); resume it, or leave it.
     """
     client = client or TrackingClient()
     client.mark_dead_runs()
@@ -352,7 +378,7 @@ def _executor(executor: str | Executor, cpus: int | None) -> tuple[Executor, boo
 
 def _jsonable(params: Mapping[str, Any]) -> dict[str, Any]:
     try:
-        return json.loads(json.dumps(dict(params)))  # type: ignore[no-any-return]
+        return json.loads(json.dumps(dict(params), allow_nan=False))  # type: ignore[no-any-return]
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(
             f"pipeline parameters must be JSON values (numbers, text, lists, mappings) so a "

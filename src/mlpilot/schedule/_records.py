@@ -351,8 +351,10 @@ class PipelineRecords:
             row = conn.execute(query).first()
         return None if row is None else TaskRecordLite(row[0], row[1], int(row[2]))
 
-    def history(self, steps: Sequence[str], limit: int = 50) -> dict[str, StepHistory]:
-        """What the latest successful attempts of each step measured."""
+    def history(
+        self, pipeline: str, steps: Sequence[str], limit: int = 50
+    ) -> dict[str, StepHistory]:
+        """What the latest successful attempts of each step of ``pipeline`` measured."""
         found: dict[str, StepHistory] = {}
         with self.metadata.read() as conn:
             for step_name in steps:
@@ -364,7 +366,12 @@ class PipelineRecords:
                         db.task_attempts.c.cpu_seconds,
                     )
                     .join(db.task_runs, db.task_runs.c.id == db.task_attempts.c.task_id)
-                    .where(db.task_runs.c.step == step_name, db.task_attempts.c.status == "ok")
+                    .join(db.pipeline_runs, db.pipeline_runs.c.run_id == db.task_runs.c.run_id)
+                    .where(
+                        db.pipeline_runs.c.pipeline == pipeline,
+                        db.task_runs.c.step == step_name,
+                        db.task_attempts.c.status == "ok",
+                    )
                     .order_by(desc(db.task_attempts.c.start_ms))
                     .limit(limit)
                 ).all()

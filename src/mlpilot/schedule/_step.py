@@ -31,6 +31,15 @@ building: contextvars.ContextVar[Graph | None] = contextvars.ContextVar(
     "mlpilot_building", default=None
 )
 
+# Set while a worker process runs a user's script to find its steps.
+_importing_script = False
+
+
+def worker_importing_script() -> bool:
+    """Whether a worker process is importing the script that defines the running steps."""
+    return _importing_script
+
+
 # The longest backoff between two attempts, however many attempts came before.
 MAX_BACKOFF_S = 300.0
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlpilot.compute import Resources
+from mlpilot.schedule import _step
 from mlpilot.schedule._graph import substitute
 from mlpilot.schedule._step import Step, StepRef, TaskContext, current
 from mlpilot.store import ArtifactStore
@@ -113,7 +114,11 @@ def _import(ref: StepRef) -> Any:
         raise ImportError(f"cannot load the steps of {ref.file}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    _step._importing_script = True
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        _step._importing_script = False
     return module
 
 

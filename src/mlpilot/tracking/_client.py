@@ -235,14 +235,16 @@ class TrackingClient:
                 .join(db.experiments, db.experiments.c.id == db.runs.c.experiment_id)
                 .where(db.runs.c.id == run_id)
             ).one()
-            if row[1] == "running":
-                raise ConflictError(f"run {run_id} is running already")
             now = now_ms()
-            conn.execute(
+            # One conditional update, so that of two processes reopening the run at once
+            # exactly one gets it (on PostgreSQL too, where the read above does not lock).
+            changed = conn.execute(
                 update(db.runs)
-                .where(db.runs.c.id == run_id)
+                .where(db.runs.c.id == run_id, db.runs.c.status != "running")
                 .values(status="running", end_ms=None, host=HOST, pid=os.getpid(), heartbeat_ms=now)
-            )
+            ).rowcount
+            if not changed:
+                raise ConflictError(f"run {run_id} is running already")
             self._metadata.record_event(
                 conn, "run.resumed", "run", run_id, self.settings.user, previous=row[1]
             )
