@@ -33,3 +33,11 @@ def die() -> None:
 
 def unpicklable_result() -> Any:
     return lambda: None
+
+
+def spin_in_pool(seconds: float, processes: int) -> int:
+    """Keep ``processes`` child processes busy for ``seconds`` of CPU time each."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(processes) as pool:
+        return len(list(pool.map(spin, [seconds] * processes)))

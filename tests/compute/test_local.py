@@ -108,3 +108,13 @@ def test_shutting_down_ends_waiting_tasks() -> None:
     assert waiting.result(timeout=60).status == "died"
     with pytest.raises(InvalidInputError, match="shut down"):
         executor.submit("late", _tasks.add, (1, 1))
+
+
+def test_cpu_time_of_processes_a_task_starts_is_counted(executor: LocalExecutor) -> None:
+    outcome = executor.submit(
+        "pool", _tasks.spin_in_pool, (0.4, 2), resources=Resources(cpus=2)
+    ).result(timeout=120)
+
+    assert outcome.ok, outcome.error
+    assert outcome.value == 2
+    assert outcome.cpu_seconds >= 0.7  # two children busy 0.4 s each, not the worker alone

@@ -234,7 +234,8 @@ class LocalExecutor(Executor):
 
     def _new_worker(self) -> _Worker:
         parent, child = self._context.Pipe()
-        process = self._context.Process(target=_work, args=(child,), daemon=True)
+        # Not a daemon: a task may start processes of its own (a pool for its cores).
+        process = self._context.Process(target=_work, args=(child,), daemon=False)
         process.start()
         child.close()
         return _Worker(process, parent)

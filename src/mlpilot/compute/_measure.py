@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import pickle
+import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -58,9 +59,14 @@ def run_packed(payload: bytes) -> Measured:
 def run_measured(
     fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]
 ) -> Measured:
-    """Call ``fn(*args, **kwargs)`` in this process; never raises for what ``fn`` does."""
+    """Call ``fn(*args, **kwargs)`` in this process; never raises for what ``fn`` does.
+
+    CPU time counts this process and the processes below it: a task that works through
+    a pool of processes (joblib, a data loader) uses their cores, not only its own.
+    """
     me = _this_process(os.getpid())
-    cpu_before = _tree_cpu(me)
+    started = time.time()
+    before = _cpu(me, _known_descendants)
     body: bytes | str
     try:
         value = fn(*args, **kwargs)
@@ -72,23 +78,33 @@ def run_measured(
     except BaseException:
         # A worker must outlive anything its task does, SystemExit included.
         status, body = "error", traceback.format_exc()
-    cpu_after = _tree_cpu(me)
-    cpu = sum(seconds - cpu_before.get(pid, 0.0) for pid, seconds in cpu_after.items())
+    if time.time() - started >= _SCAN_AFTER_S:
+        # Finding descendants walks every process of the machine (milliseconds): worth
+        # it only for a task long enough for its measurement to size later tasks.
+        _known_descendants[:] = [child.pid for child in me.children(recursive=True)]
+    after = _cpu(me, _known_descendants)
+    # A process found only now was most likely started by this task: all of it counts
+    # (at worst an overcount, which never sizes a task down wrongly).
+    cpu = sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
     return Measured(status, body, cpu, _rss_mb())
 
 
-def _tree_cpu(me: psutil.Process) -> dict[int, float]:
-    """CPU seconds of this process (and the children it has reaped) and of each live
-    descendant: a task that works through a pool of processes (joblib, a data loader)
-    uses their cores, not only its own."""
-    own = me.cpu_times()
-    used = {me.pid: own.user + own.system + own.children_user + own.children_system}
-    for child in me.children(recursive=True):
+#: Processes below this worker, as last found; pools live on from task to task.
+_known_descendants: list[int] = []
+#: Tasks shorter than this are measured without looking for new child processes.
+_SCAN_AFTER_S = 0.25
+
+
+def _cpu(me: psutil.Process, descendants: Sequence[int]) -> dict[int, float]:
+    """CPU seconds of this process and of ``descendants``."""
+    used = {}
+    for pid in (me.pid, *descendants):
         try:
-            times = child.cpu_times()
+            times = me.cpu_times() if pid == me.pid else psutil.Process(pid).cpu_times()
         except psutil.Error:  # ended in between; its parent accounts for it when it reaps it
             continue
-        used[child.pid] = times.user + times.system
+        # With the children each has reaped: a fork server's pool processes, say.
+        used[pid] = times.user + times.system + times.children_user + times.children_system
     return used
 
 
