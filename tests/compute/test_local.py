@@ -118,3 +118,17 @@ def test_cpu_time_of_processes_a_task_starts_is_counted(executor: LocalExecutor)
     assert outcome.ok, outcome.error
     assert outcome.value == 2
     assert outcome.cpu_seconds >= 0.7  # two children busy 0.4 s each, not the worker alone
+
+
+def test_a_request_larger_than_any_node_is_refused() -> None:
+    class TwoNodes(LocalExecutor):
+        """Eight cores in all, on nodes of at most six."""
+
+        @property
+        def largest_task(self) -> Resources:
+            return Resources(cpus=6, memory_mb=self.capacity.memory_mb)
+
+    with TwoNodes(cpus=8, memory_mb=1000) as executor:
+        executor.check(Resources(cpus=6))
+        with pytest.raises(InvalidInputError, match="more than any one node has"):
+            executor.check(Resources(cpus=7))

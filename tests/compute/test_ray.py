@@ -201,3 +201,24 @@ def test_an_executor_that_started_ray_stops_it() -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=240)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
+
+
+def test_no_task_is_sized_past_the_largest_node() -> None:
+    from mlpilot.compute._ray import _largest_node
+
+    gib = 2**30
+    nodes = [
+        {"Alive": True, "Resources": {"CPU": 16.0, "memory": 32.0 * gib}},
+        {"Alive": True, "Resources": {"CPU": 8.0, "GPU": 1.0, "memory": 8.0 * gib}},
+        {"Alive": False, "Resources": {"CPU": 64.0, "memory": 256.0 * gib}},  # gone
+    ]
+
+    assert _largest_node(nodes, Resources(24, 1, 40_000)) == Resources(16, 1, 32_768)
+    assert _largest_node(nodes, Resources(4, 0, 1_000)) == Resources(4, 0, 1_000)
+
+
+def test_the_local_ray_is_one_node(ray_two_cores: None) -> None:
+    with RayExecutor() as executor:
+        assert executor.largest_task == executor.capacity
+        with pytest.raises(InvalidInputError, match="more than this executor has"):
+            executor.check(Resources(cpus=3))

@@ -100,10 +100,21 @@ class Executor(abc.ABC):
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
 
+    @property
+    def largest_task(self) -> Resources:
+        """The most one task can get: all of the capacity on one machine; on a cluster,
+        what its largest node has (a task runs on one node)."""
+        return self.capacity
+
     def check(self, resources: Resources) -> None:
         """Refuse, before anything runs, a request no amount of waiting can satisfy."""
         if not resources.fits_in(self.capacity):
             raise InvalidInputError(
                 f"a task asks for {resources}, more than this executor has in all "
                 f"({self.capacity}); lower the request or give the executor more"
+            )
+        if not resources.fits_in(self.largest_task):
+            raise InvalidInputError(
+                f"a task asks for {resources}, more than any one node has (the largest: "
+                f"{self.largest_task}); lower the request or add a larger node"
             )

@@ -109,6 +109,7 @@ class RayExecutor(Executor):
             # Given the whole cluster, Ray's own scheduler keeps the limit; a ledger here
             # would only add a round trip through this process between tasks.
             self._ledger = self.capacity != _capacity(cluster, None, None, None)
+            self._largest = _largest_node(ray.nodes(), self.capacity)
         except InvalidInputError:
             if self._started_ray:
                 ray.shutdown()
@@ -128,6 +129,10 @@ class RayExecutor(Executor):
             target=self._loop, name="mlpilot-ray-executor", daemon=True
         )
         self._loop_thread.start()
+
+    @property
+    def largest_task(self) -> Resources:
+        return self._largest
 
     def submit(
         self,
@@ -384,3 +389,20 @@ def _capacity(
             )
         limits[name] = value
     return Resources(**limits)
+
+
+def _largest_node(nodes: Sequence[Mapping[str, Any]], capacity: Resources) -> Resources:
+    """The most of each resource one live node has, within ``capacity``."""
+    alive = [node.get("Resources", {}) for node in nodes if node.get("Alive")]
+    if not alive:
+        return capacity
+    most = Resources(
+        cpus=max(int(r.get("CPU", 0)) for r in alive),
+        gpus=max(int(r.get("GPU", 0)) for r in alive),
+        memory_mb=max(int(r.get("memory", 0)) >> 20 for r in alive),
+    )
+    return Resources(
+        min(most.cpus, capacity.cpus),
+        min(most.gpus, capacity.gpus),
+        min(most.memory_mb, capacity.memory_mb),
+    )

@@ -84,6 +84,7 @@ class Driver:
         self.executor, self.owns_executor, self.policy = executor, owns_executor, policy
         self.deadline_s, self.observer = deadline_s, observer
         self.capacity = executor.capacity.cpus
+        self.widest = executor.largest_task.cpus  # no task is sized past one node
         self._below = graph.downstream()
         self._blocked = {
             name: {up for up in s.task.upstream if not states[up].complete}
@@ -127,7 +128,7 @@ class Driver:
 
     def _make_job(self, state: TaskState) -> Job:
         step = state.task.step
-        most = min(self._caps.get(step.name, step.max_cpus), step.max_cpus, self.capacity)
+        most = min(self._caps.get(step.name, step.max_cpus), step.max_cpus, self.widest)
         deadline = None
         if self.deadline_s is not None:
             deadline = self.deadline_s - self._t0 - self._tail[state.task.name]
@@ -154,7 +155,7 @@ class Driver:
         return Amdahl(task.step.parallel)
 
     def _estimated_seconds(self, task: Task) -> float:
-        most = min(task.step.max_cpus, self.capacity)
+        most = min(task.step.max_cpus, self.widest)
         return self._work(task) / max(self._curve(task).speedup(most), 1e-9)
 
     # -- the loop ----------------------------------------------------------------------
