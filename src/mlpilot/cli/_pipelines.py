@@ -223,9 +223,7 @@ def _records(ctx: typer.Context) -> PipelineRecords:
 
 
 def _report(result: PipelineRun, as_json: bool) -> None:
-    records = PipelineRecords(result.client.store.metadata, result.client.settings.user)
-    tasks = records.tasks(result.id)
-    counts = Counter(t.status for t in tasks)
+    counts = Counter(t.status for t in result.tasks())
     if as_json:
         _output.print_json(
             {

@@ -11,6 +11,7 @@ from typing import Any
 
 from mlpilot.errors import InvalidInputError, NotFoundError
 from mlpilot.schedule._pipeline import Pipeline, _loaded_from_files
+from mlpilot.schedule._worker import load_file_as
 
 
 def load_pipeline(spec: str) -> Pipeline:
@@ -49,18 +50,10 @@ def _load_file(where: str) -> Any:
         return loaded
     if loaded is not None or not name.isidentifier():
         name = "mlpilot_pipeline_" + "".join(c if c.isalnum() else "_" for c in path.stem)
-    if str(path.parent) not in sys.path:
-        sys.path.insert(0, str(path.parent))  # so that it imports its neighbours
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
     _loaded_from_files.add(name)
     try:
-        spec.loader.exec_module(module)
+        return load_file_as(name, str(path))
     except Exception as exc:
-        del sys.modules[name]
         raise InvalidInputError(
             f"{where} failed while loading: {type(exc).__name__}: {exc}"
         ) from exc
-    return module

@@ -104,21 +104,34 @@ def _import(ref: StepRef) -> Any:
     # A script's own __main__ is another program here: load it under a name of its own,
     # so that its `if __name__ == "__main__":` block does not run again.
     name = ref.module if ref.module != "__main__" else "__mlpilot_main__"
-    if name in sys.modules and _file_of(sys.modules[name]) == ref.file:
-        return sys.modules[name]
-    folder = str(Path(ref.file).parent)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location(name, ref.file)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load the steps of {ref.file}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
     _step._importing_script = True
     try:
-        spec.loader.exec_module(module)
+        return load_file_as(name, ref.file)
     finally:
         _step._importing_script = False
+
+
+def load_file_as(name: str, file: str) -> Any:
+    """Import the Python file ``file`` as module ``name`` (once), beside its neighbours.
+
+    A module that fails while loading is not left behind in ``sys.modules``.
+    """
+    loaded = sys.modules.get(name)
+    if loaded is not None and _file_of(loaded) == os.path.abspath(file):
+        return loaded
+    folder = str(Path(file).parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)  # so that it imports its neighbours
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {file} as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
     return module
 
 
