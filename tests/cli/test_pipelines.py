@@ -67,7 +67,7 @@ def test_a_failed_run_exits_1_and_show_prints_the_error(cli: Invoke, tmp_path: P
 def test_mistakes_are_one_line_errors(cli: Invoke, tmp_path: Path) -> None:
     cases = [
         (("pipelines", "run", "nowhere.py:flow"), "no pipeline file nowhere.py"),
-        (("pipelines", "run", f"{FLOWS}"), "name a pipeline as FILE:PIPELINE"),
+        (("pipelines", "run", f"{FLOWS}"), "name a pipeline as FILE:NAME"),
         (("pipelines", "run", f"{FLOWS}:nope"), "has no pipeline 'nope'; its pipelines: busy"),
         (("pipelines", "run", f"{FLOWS}:squares", "--param", "items"), "NAME=VALUE"),
         (("pipelines", "run", f"{FLOWS}:squares", "--param", "x=1"), "no parameter 'x'"),

@@ -20,7 +20,13 @@ DASH = "—"
 #: Exit status of every error a user can fix: bad input, unknown ids, corrupted artifacts.
 USAGE_EXIT = 2
 
-_STATUS_STYLES = {"running": "cyan", "finished": "green", "failed": "red", "killed": "yellow"}
+_STATUS_STYLES = {
+    "running": "cyan",
+    "finished": "green",
+    "failed": "red",
+    "killed": "yellow",
+    "pruned": "magenta",
+}
 _SIZE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
 

@@ -1,34 +1,48 @@
-"""Finding a pipeline by the ``FILE:NAME`` or ``MODULE:NAME`` a user or a run names."""
+"""Finding a pipeline, or any function, by the ``FILE:NAME`` or ``MODULE:NAME`` a user or
+a stored run names."""
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mlpilot.errors import InvalidInputError, NotFoundError
-from mlpilot.schedule._pipeline import Pipeline, _loaded_from_files
-from mlpilot.schedule._worker import load_file_as
+from mlpilot.schedule._pipeline import Pipeline
+from mlpilot.schedule._worker import load_file_as, loaded_from_files
 
 
 def load_pipeline(spec: str) -> Pipeline:
     """The pipeline ``spec`` names: ``path/to/file.py:name`` or ``package.module:name``."""
+    found: Pipeline = load_named(
+        spec, "pipeline", lambda v: isinstance(v, Pipeline), "@pipeline", "flows.py:train"
+    )
+    return found
+
+
+def load_named(
+    spec: str, what: str, accept: Callable[[Any], bool], marker: str, example: str
+) -> Any:
+    """The ``what`` that ``spec`` names (``FILE:NAME`` or ``MODULE:NAME``), which must pass
+    ``accept``; ``marker`` says how such a thing is made, ``example`` what a spec looks like.
+    """
     where, sep, name = spec.rpartition(":")
     if not sep or not where or not name:
         raise InvalidInputError(
-            f"name a pipeline as FILE:PIPELINE or MODULE:PIPELINE (e.g. flows.py:train), "
-            f"not {spec!r}"
+            f"name a {what} as FILE:NAME or MODULE:NAME (e.g. {example}), not {spec!r}"
         )
-    module = _load_file(where) if where.endswith(".py") or os.sep in where else _import(where)
-    found = getattr(module, name, None)
-    if not isinstance(found, Pipeline):
-        names = sorted(n for n, v in vars(module).items() if isinstance(v, Pipeline))
+    module = _load_file(where, what) if where.endswith(".py") or os.sep in where else _import(where)
+    found = module
+    for part in name.split("."):
+        found = getattr(found, part, None)
+    if found is None or not accept(found):
+        names = sorted(n for n, v in vars(module).items() if accept(v))
         raise NotFoundError(
-            f"{where} has no pipeline {name!r}; "
-            + (f"its pipelines: {', '.join(names)}" if names else "it defines no @pipeline")
+            f"{where} has no {what} {name!r}; "
+            + (f"its {what}s: {', '.join(names)}" if names else f"it defines no {marker}")
         )
     return found
 
@@ -40,17 +54,17 @@ def _import(name: str) -> Any:
         raise NotFoundError(f"cannot import {name!r}: {exc}") from None
 
 
-def _load_file(where: str) -> Any:
+def _load_file(where: str, what: str) -> Any:
     path = Path(where).resolve()
     if not path.is_file():
-        raise NotFoundError(f"no pipeline file {where}")
+        raise NotFoundError(f"no {what} file {where}")
     name = path.stem
     loaded = sys.modules.get(name)
     if loaded is not None and getattr(loaded, "__file__", None) == str(path):
         return loaded
     if loaded is not None or not name.isidentifier():
-        name = "mlpilot_pipeline_" + "".join(c if c.isalnum() else "_" for c in path.stem)
-    _loaded_from_files.add(name)
+        name = "mlpilot_file_" + "".join(c if c.isalnum() else "_" for c in path.stem)
+    loaded_from_files.add(name)
     try:
         return load_file_as(name, str(path))
     except Exception as exc:

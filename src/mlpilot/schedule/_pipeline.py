@@ -20,6 +20,7 @@ from mlpilot.schedule._driver import Driver, Observer, TaskState
 from mlpilot.schedule._graph import Graph, outputs_in, substitute
 from mlpilot.schedule._records import COMPLETE, PipelineRecords, TaskRecord
 from mlpilot.schedule._step import building, worker_importing_script
+from mlpilot.schedule._worker import source_of
 from mlpilot.schedule.policies import POLICIES
 from mlpilot.tracking import Run, TrackingClient
 
@@ -45,11 +46,7 @@ class Pipeline:
     @property
     def source(self) -> str:
         """How another process finds this pipeline again: ``FILE:NAME`` or ``MODULE:NAME``."""
-        module = self.fn.__module__
-        file = inspect.getsourcefile(self.fn)
-        if (module == "__main__" or module in _loaded_from_files) and file:
-            return f"{os.path.abspath(file)}:{self.fn.__qualname__}"
-        return f"{module}:{self.fn.__qualname__}"
+        return source_of(self.fn)
 
     def params(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The parameters a run gets: ``given`` over the function's defaults."""
@@ -362,10 +359,6 @@ def cancel_pipeline(run_id: str, *, client: TrackingClient | None = None) -> str
         raise ConflictError(f"run {run_id} is not running (it is {record.status})")
     records.request_cancel(run_id)
     return "cancelling"
-
-
-#: Modules mlpilot loaded from a file path; another process finds them by that path.
-_loaded_from_files: set[str] = set()
 
 
 def _executor(executor: str | Executor, cpus: int | None) -> tuple[Executor, bool]:

@@ -53,6 +53,12 @@ class StepRef:
     file: str | None
 
 
+def ref_of(fn: Callable[..., Any]) -> StepRef:
+    """Where a worker process finds the top-level function ``fn``."""
+    file = inspect.getsourcefile(fn)
+    return StepRef(fn.__module__, fn.__qualname__, os.path.abspath(file) if file else None)
+
+
 class Step(Generic[P, R]):
     """A function with the resources, retries, timeout and cache policy it runs under.
 
@@ -103,10 +109,7 @@ class Step(Generic[P, R]):
 
     @property
     def ref(self) -> StepRef:
-        file = inspect.getsourcefile(self.fn)
-        return StepRef(
-            self.fn.__module__, self.fn.__qualname__, os.path.abspath(file) if file else None
-        )
+        return ref_of(self.fn)
 
     @functools.cached_property
     def fingerprint(self) -> str:

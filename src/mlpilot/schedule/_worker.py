@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
+import inspect
 import os
 import pickle
 import sys
@@ -133,6 +134,19 @@ def load_file_as(name: str, file: str) -> Any:
         del sys.modules[name]
         raise
     return module
+
+
+#: Modules mlpilot loaded from a file path; another process finds them by that path.
+loaded_from_files: set[str] = set()
+
+
+def source_of(fn: Any) -> str:
+    """How another process finds ``fn`` again: ``FILE:NAME`` or ``MODULE:NAME``."""
+    module = fn.__module__
+    file = inspect.getsourcefile(fn)
+    if (module == "__main__" or module in loaded_from_files) and file:
+        return f"{os.path.abspath(file)}:{fn.__qualname__}"
+    return f"{module}:{fn.__qualname__}"
 
 
 def _file_of(module: Any) -> str | None:

@@ -266,6 +266,62 @@ task_attempts = Table(
     Column("error", Text, nullable=False, default=""),
 )
 
+# A study is a run (the trials are its child runs) with what it was started with, so
+# that it can be resumed from the store alone.
+studies = Table(
+    "studies",
+    metadata,
+    Column("run_id", String(32), _run_fk(), primary_key=True),
+    Column("name", String(MAX_KEY_LENGTH), nullable=False),
+    Column("objective", Text, nullable=False),
+    Column("space", JSON, nullable=False),
+    Column("directions", JSON, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("sampler", JSON, nullable=False),
+    Column("pruner", JSON, nullable=False),
+    Column("budget", JSON, nullable=False),
+    Column("trial_resources", JSON, nullable=False),
+    Column("executor", String(32), nullable=False),
+    # Wall-clock seconds the study ran before its latest start, for its time budget.
+    Column("spent_s", Float(53), nullable=False, default=0.0),
+    Index(None, "name"),
+)
+
+trials = Table(
+    "trials",
+    metadata,
+    Column("run_id", String(32), _run_fk(), primary_key=True),
+    Column(
+        "study_id", String(32), ForeignKey("studies.run_id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("number", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("values", JSON, nullable=True),
+    Column("cpus", Integer, nullable=False),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger, nullable=True),
+    Column("error", Text, nullable=False, default=""),
+    UniqueConstraint("study_id", "number"),
+    Index(None, "study_id", "state"),
+)
+
+# What running trials report, read by pruners in whichever process runs a trial. A
+# report that completes a rung of successive halving carries the rung's number.
+trial_reports = Table(
+    "trial_reports",
+    metadata,
+    Column(
+        "trial_id", String(32), ForeignKey("trials.run_id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("step", BigInteger, primary_key=True),
+    Column("study_id", String(32), nullable=False),
+    Column("value", Float(53), nullable=False),
+    Column("rung", Integer, nullable=True),
+    Index(None, "study_id", "step"),
+    Index(None, "study_id", "rung"),
+)
+
 #: Columns that hold artifact digests. Garbage collection keeps every blob named here;
 #: a package that stores digests in a new table adds its column to this list.
 DIGEST_COLUMNS: list[Column[str]] = [

@@ -266,6 +266,14 @@ class TrackingClient:
                 conn, f"run.{status}", "run", run_id, self.settings.user, previous=previous
             )
 
+    def keep_alive(self, run_id: str, alive: bool = True) -> None:
+        """Beat the heartbeat of ``run_id`` (or stop), for a run that this process
+        writes through records of its own, such as a study's trials."""
+        if alive:
+            self._writer.watch(run_id)
+        else:
+            self._writer.unwatch(run_id)
+
     def get_run(self, run_id: str) -> RunRecord:
         """The stored run with this id (or unique id prefix of at least 6 characters)."""
         with self._metadata.read() as conn:

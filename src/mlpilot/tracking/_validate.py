@@ -11,7 +11,7 @@ from mlpilot.store._schema import MAX_KEY_LENGTH
 
 #: Longest param or tag value, in characters.
 MAX_VALUE_LENGTH = 8000
-RUN_STATUSES = ("running", "finished", "failed", "killed")
+RUN_STATUSES = ("running", "finished", "failed", "killed", "pruned")
 END_STATUSES = RUN_STATUSES[1:]
 
 

@@ -1,0 +1,31 @@
+"""Hyperparameter tuning: search spaces, Optuna's samplers, pruners, parallel trials."""
+
+from mlpilot.tune._records import StudyRecord, StudyRecords, TrialRecord
+from mlpilot.tune._samplers import SAMPLERS
+from mlpilot.tune._space import Categorical, Float, Int, Param, Space
+from mlpilot.tune._study import Budget, Study, load_objective, resume_study, tune
+from mlpilot.tune._trial import Trial, TrialPruned
+from mlpilot.tune.pruners import ASHA, PRUNERS, Median, Pruner
+
+__all__ = [
+    "ASHA",
+    "PRUNERS",
+    "SAMPLERS",
+    "Budget",
+    "Categorical",
+    "Float",
+    "Int",
+    "Median",
+    "Param",
+    "Pruner",
+    "Space",
+    "Study",
+    "StudyRecord",
+    "StudyRecords",
+    "Trial",
+    "TrialPruned",
+    "TrialRecord",
+    "load_objective",
+    "resume_study",
+    "tune",
+]

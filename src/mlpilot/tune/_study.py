@@ -1,0 +1,754 @@
+"""Studies: run an objective on the points a sampler picks, in parallel, under a budget.
+
+The driver keeps an in-memory Optuna study for the sampler and the store for the
+record. It asks for a point only when a slot is free, so the sampler always learns from
+every trial that has ended; it submits each trial to an executor as a task with the
+resources a trial needs, and it writes trials' starts and ends in batches. A study
+killed mid-way is rebuilt from the store by :func:`resume_study`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import multiprocessing
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from mlpilot.compute import Executor, Resources, TaskOutcome, create_executor
+from mlpilot.errors import ConflictError, InvalidInputError
+from mlpilot.schedule._load import load_named
+from mlpilot.schedule._step import StepRef, ref_of, worker_importing_script
+from mlpilot.schedule._worker import source_of
+from mlpilot.tracking import TrackingClient
+from mlpilot.tune._records import FINISHED, StudyRecord, StudyRecords, TrialEnd, TrialRecord
+from mlpilot.tune._samplers import make_sampler, quiet
+from mlpilot.tune._space import Param, Space, as_space
+from mlpilot.tune._trial import TrialResult, TrialSpec, run_trial
+from mlpilot.tune.pruners import Pruner, make_pruner
+
+DEFAULT_EXPERIMENT = "tuning"
+#: How often the driver looks at the clock while every slot is busy.
+_POLL_S = 0.5
+
+#: ``observer(number, state, values)``: called when a trial starts and when it ends.
+Observer = Callable[[int, str, "list[float] | None"], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """When a study stops starting trials: after ``trials`` trials have ended, after
+    ``timeout_s`` seconds, or once its trials have used ``core_hours``; whichever comes
+    first. Trials running at that moment finish."""
+
+    trials: int | None = None
+    timeout_s: float | None = None
+    core_hours: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.trials is not None and (
+            isinstance(self.trials, bool) or not isinstance(self.trials, int) or self.trials < 1
+        ):
+            raise InvalidInputError(f"trials must be a whole number >= 1, got {self.trials!r}")
+        for name in ("timeout_s", "core_hours"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int | float) and value > 0):
+                raise InvalidInputError(f"{name} must be a number > 0, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Setup:
+    """What a study runs with, as stored so that a resumed study runs the same."""
+
+    name: str
+    objective: StepRef
+    space: Space
+    directions: list[str]
+    metrics: list[str]
+    sampler: str
+    seed: int | None
+    pruner: Pruner | None
+    budget: Budget
+    resources: Resources
+    trial_timeout_s: float | None
+    parallel: int | None
+
+
+def tune(
+    objective: Callable[..., Any] | str,
+    space: Space | Mapping[str, Param] | str,
+    *,
+    name: str | None = None,
+    direction: str = "maximize",
+    directions: Sequence[str] | None = None,
+    metrics: Sequence[str] | None = None,
+    sampler: str = "tpe",
+    seed: int | None = None,
+    pruner: str | Pruner | None = None,
+    trials: int | None = None,
+    timeout: float | None = None,
+    core_hours: float | None = None,
+    parallel: int | None = None,
+    cpus_per_trial: int = 1,
+    gpus_per_trial: int = 0,
+    memory_mb_per_trial: int = 0,
+    trial_timeout_s: float | None = None,
+    executor: str | Executor = "local",
+    cpus: int | None = None,
+    experiment: str | None = None,
+    client: TrackingClient | None = None,
+    observer: Observer | None = None,
+) -> Study:
+    """Search ``space`` for the parameters that optimise ``objective``; return the study.
+
+    The objective takes a :class:`Trial` and returns a number (a tuple of numbers, one
+    per direction, for several objectives); it may call ``trial.report(value, step)``
+    as it goes, which is where a pruner stops a hopeless trial. Each trial runs in a
+    worker process as a task with ``cpus_per_trial`` cores (and GPUs and memory), as
+    many at once as the executor has room for or ``parallel`` allows, and is recorded
+    as a child run of the study's run.
+
+    Args:
+        objective: A function defined at the top level of a module, or ``FILE:NAME``.
+        space: A :class:`Space`, a mapping of parameters, or a TOML file's path.
+        direction: ``maximize`` or ``minimize`` the one objective.
+        directions: One direction per objective, for a multi-objective study.
+        metrics: Names for the objectives' values (``value``, or ``value_0`` ...).
+        sampler: ``tpe`` (default), ``gp``, ``cmaes``, ``nsga2``, ``random``, ``grid``.
+        seed: Makes the sampler's choices repeatable.
+        pruner: ``asha``, ``median``, a :class:`~mlpilot.tune.pruners.Pruner`, or none.
+        trials, timeout, core_hours: The budget (see :class:`Budget`); at least one,
+            except for ``grid``, which stops when every point has been tried.
+        parallel: Most trials at once (by default, as many as the executor fits).
+        trial_timeout_s: A trial running longer is stopped and fails.
+        executor: ``local``, ``ray``, or an :class:`~mlpilot.compute.Executor`.
+        cpus: Cores the local executor may use (all of them by default).
+        observer: Called with ``(number, state, values)`` as trials start and end.
+    """
+    _refuse_in_worker()
+    dirs = list(directions) if directions is not None else [direction]
+    for d in dirs:
+        if d not in ("maximize", "minimize"):
+            raise InvalidInputError(f"a direction is 'maximize' or 'minimize', not {d!r}")
+    if not dirs:
+        raise InvalidInputError("give at least one direction")
+    if metrics is None:
+        metrics = ["value"] if len(dirs) == 1 else [f"value_{i}" for i in range(len(dirs))]
+    if len(metrics) != len(dirs) or len(set(metrics)) != len(metrics):
+        raise InvalidInputError(
+            f"give one distinct metric name per direction: {len(dirs)} directions, "
+            f"metrics {list(metrics)!r}"
+        )
+    ref, source = _objective(objective)
+    the_space = as_space(space)
+    the_pruner = make_pruner(pruner)
+    if the_pruner is not None and len(dirs) > 1:
+        raise InvalidInputError(
+            "pruning compares one objective's reports; a study with several directions "
+            "cannot use a pruner"
+        )
+    budget = Budget(trials, timeout, core_hours)
+    if sampler != "grid" and budget == Budget():
+        raise InvalidInputError(
+            "give the study a budget: trials=N, timeout=SECONDS or core_hours=H "
+            "(--trials, --timeout, --core-hours)"
+        )
+    if trial_timeout_s is not None and not trial_timeout_s > 0:
+        raise InvalidInputError(f"trial_timeout_s must be > 0, got {trial_timeout_s!r}")
+    if parallel is not None and (not isinstance(parallel, int) or parallel < 1):
+        raise InvalidInputError(f"parallel must be a whole number >= 1, got {parallel!r}")
+    setup = _Setup(
+        name=name or source.rpartition(":")[2].rpartition(".")[2],
+        objective=ref,
+        space=the_space,
+        directions=dirs,
+        metrics=list(metrics),
+        sampler=sampler,
+        seed=seed,
+        pruner=the_pruner,
+        budget=budget,
+        resources=Resources(cpus_per_trial, gpus_per_trial, memory_mb_per_trial),
+        trial_timeout_s=trial_timeout_s,
+        parallel=parallel,
+    )
+    make_sampler(sampler, seed=seed, space=the_space, objectives=len(dirs))  # checks it
+    grid = the_space.grid() if sampler == "grid" else None
+    client = client or TrackingClient()
+    records = StudyRecords(client.store.metadata, client.settings.user)
+    pool, owned = _executor(executor, cpus)
+    try:
+        pool.check(setup.resources)
+        run = client.create_run(
+            experiment or DEFAULT_EXPERIMENT,
+            name=setup.name,
+            params={
+                "sampler": sampler,
+                "pruner": the_pruner.name if the_pruner else "none",
+                "directions": ",".join(dirs),
+            },
+            tags={"mlpilot.study": setup.name},
+        )
+        with _failing(client, run.id):
+            records.create(
+                run.id,
+                name=setup.name,
+                objective=source,
+                space=the_space.to_dict(),
+                directions=dirs,
+                metrics=setup.metrics,
+                sampler={"name": sampler, "seed": seed, "grid_size": len(grid) if grid else None},
+                pruner=(
+                    {"name": the_pruner.name, **the_pruner.options()}
+                    if the_pruner
+                    else {"name": None}
+                ),
+                budget=dataclasses.asdict(budget),
+                trial_resources={
+                    **dataclasses.asdict(setup.resources),
+                    "timeout_s": trial_timeout_s,
+                    "parallel": parallel,
+                },
+                executor=_kind(pool),
+            )
+            driver = _Driver(setup, run.id, client, records, pool, observer, run.experiment, [], [])
+        with _ending(client, run.id, driver):
+            status = driver.drive()
+        return Study.load(run.id, client=client, status=status, sampler_s=driver.sampler_s)
+    finally:
+        if owned:
+            pool.shutdown()
+
+
+def resume_study(
+    ref: str,
+    *,
+    executor: str | Executor | None = None,
+    cpus: int | None = None,
+    client: TrackingClient | None = None,
+    observer: Observer | None = None,
+) -> Study:
+    """Go on with a study that was stopped or killed, from what the store holds.
+
+    Every trial that ended is kept and counts against the budget; trials that were
+    running when the study stopped are marked ``killed`` and their points are tried
+    again first. Refused while the study is running in another process.
+    """
+    _refuse_in_worker()
+    client = client or TrackingClient()
+    client.mark_dead_runs()
+    records = StudyRecords(client.store.metadata, client.settings.user)
+    record = records.get(ref)
+    if record.status == "running":
+        raise ConflictError(
+            f"study {record.name!r} ({record.run_id}) is running; it can be resumed once it "
+            "has stopped"
+        )
+    setup = _setup_of(record)
+    pool, owned = _executor(executor or record.executor, cpus)
+    try:
+        client.reopen_run(record.run_id)
+        with _failing(client, record.run_id):
+            left = records.abandon_running(
+                record.run_id, "the study stopped while this trial ran; its point was run again"
+            )
+            driver = _Driver(
+                setup,
+                record.run_id,
+                client,
+                records,
+                pool,
+                observer,
+                record.experiment,
+                records.trials(record.run_id),
+                [t.params for t in left],
+                spent_s=record.spent_s,
+            )
+        with _ending(client, record.run_id, driver):
+            status = driver.drive()
+        return Study.load(record.run_id, client=client, status=status)
+    finally:
+        if owned:
+            pool.shutdown()
+
+
+class _Driver:
+    """Runs one study's trials to the end of its budget."""
+
+    def __init__(
+        self,
+        setup: _Setup,
+        study_id: str,
+        client: TrackingClient,
+        records: StudyRecords,
+        pool: Executor,
+        observer: Observer | None,
+        experiment: str,
+        done: list[TrialRecord],
+        rerun: list[dict[str, Any]],
+        spent_s: float = 0.0,
+    ) -> None:
+        self.setup, self.study_id, self.client, self.records = setup, study_id, client, records
+        self.pool, self.observer = pool, observer
+        self.spent_s = spent_s
+        self.sampler_s = 0.0
+        self.maximize = setup.directions[0] == "maximize"
+        self.experiment_id = client.get_or_create_experiment(experiment)
+        self.finished = [t for t in done if t.state in FINISHED]
+        self.core_s = sum(t.cpus * (t.seconds or 0.0) for t in self.finished)
+        self.next_number = max((t.number for t in done), default=-1) + 1
+        self.running: dict[Future[TaskOutcome], tuple[optuna.trial.Trial, str, int, float]] = {}
+        with quiet():
+            self.study = optuna.create_study(
+                directions=setup.directions,  # type: ignore[arg-type]
+                sampler=make_sampler(
+                    setup.sampler,
+                    seed=setup.seed,
+                    space=setup.space,
+                    objectives=len(setup.directions),
+                ),
+            )
+            reports = records.reports(study_id) if self.finished else {}
+            for trial in self.finished:
+                self.study.add_trial(frozen(trial, setup.space, reports.get(trial.run_id, {})))
+        self.queue: list[dict[str, Any]] = list(rerun)
+        self.grid_left: int | None = None
+        if setup.sampler == "grid":
+            tried = {_key(t.params) for t in self.finished} | {_key(p) for p in rerun}
+            points = [p for p in setup.space.grid() if _key(p) not in tried]
+            random.Random(setup.seed).shuffle(points)
+            self.queue.extend(points)
+            self.grid_left = len(self.queue)
+        limit = setup.parallel or max(
+            1,
+            min(
+                pool.capacity.cpus // max(setup.resources.cpus, 1),
+                pool.capacity.gpus // setup.resources.gpus if setup.resources.gpus else 1 << 30,
+            ),
+        )
+        self.parallel = limit
+        self.started_at = time.monotonic()
+        self.error: InvalidInputError | None = None
+
+    # -- budget ------------------------------------------------------------------------
+
+    def may_start(self, asked: int) -> bool:
+        """Whether the budget allows one more trial, with ``asked`` about to start."""
+        budget = self.setup.budget
+        if self.error is not None or (self.grid_left is not None and not self.queue):
+            return False
+        started = len(self.finished) + len(self.running) + asked
+        if budget.trials is not None and started >= budget.trials:
+            return False
+        now = time.monotonic()
+        if budget.timeout_s is not None and self.elapsed(now) >= budget.timeout_s:
+            return False
+        if budget.core_hours is not None:
+            running = sum(now - t0 for _, _, _, t0 in self.running.values())
+            running *= self.setup.resources.cpus
+            if self.core_s + running >= budget.core_hours * 3600:
+                return False
+        return True
+
+    def elapsed(self, now: float) -> float:
+        return self.spent_s + now - self.started_at
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def drive(self) -> str:
+        for run_id in self.running_ids():
+            self.client.keep_alive(run_id)
+        while True:
+            self.launch()
+            if not self.running:
+                break
+            done, _ = wait(list(self.running), timeout=_POLL_S, return_when=FIRST_COMPLETED)
+            if done:
+                self.land(done)
+        if self.error is not None:
+            raise self.error
+        complete = sum(t.state == "complete" for t in self.finished)
+        return "finished" if complete or not self.finished else "failed"
+
+    def running_ids(self) -> list[str]:
+        return [run_id for _, run_id, _, _ in self.running.values()]
+
+    def launch(self) -> None:
+        starts: list[tuple[str, int, dict[str, Any], int]] = []
+        asked: list[tuple[optuna.trial.Trial, str, int, dict[str, Any]]] = []
+        while len(self.running) + len(asked) < self.parallel and self.may_start(len(asked)):
+            t0 = time.perf_counter()
+            with quiet():
+                if self.queue:
+                    self.study.enqueue_trial(self.queue.pop(0), skip_if_exists=False)
+                trial = self.study.ask()
+                params = self.setup.space.suggest(trial)
+            self.sampler_s += time.perf_counter() - t0
+            run_id, number = uuid.uuid4().hex, self.next_number
+            self.next_number += 1
+            starts.append((run_id, number, params, self.setup.resources.cpus))
+            asked.append((trial, run_id, number, params))
+        if not asked:
+            return
+        self.records.start_trials(self.study_id, self.experiment_id, self.setup.name, starts)
+        uri = self.client.store.metadata.uri
+        now = time.monotonic()
+        for trial, run_id, number, params in asked:
+            spec = TrialSpec(
+                self.study_id,
+                run_id,
+                number,
+                self.setup.objective,
+                params,
+                uri,
+                self.setup.pruner,
+                self.maximize,
+                len(self.setup.directions),
+                self.setup.resources,
+            )
+            future = self.pool.submit(
+                run_id,
+                run_trial,
+                (spec,),
+                resources=self.setup.resources,
+                timeout_s=self.setup.trial_timeout_s,
+            )
+            self.running[future] = (trial, run_id, number, now)
+            self.client.keep_alive(run_id)
+            if self.observer is not None:
+                self.observer(number, "running", None)
+
+    def land(self, done: set[Future[TaskOutcome]]) -> None:
+        ends: list[TrialEnd] = []
+        told: list[tuple[optuna.trial.Trial, TrialEnd]] = []
+        now = time.monotonic()
+        for future in done:
+            trial, run_id, number, t0 = self.running.pop(future)
+            self.client.keep_alive(run_id, False)
+            result = _result(future.result(), self.setup.trial_timeout_s)
+            end = TrialEnd(
+                run_id, number, result.state, result.values, result.error, result.reports
+            )
+            ends.append(end)
+            told.append((trial, end))
+            self.core_s += self.setup.resources.cpus * (now - t0)
+        self.records.end_trials(self.study_id, self.setup.metrics, ends)
+        t0 = time.perf_counter()
+        with quiet():
+            for trial, end in told:
+                for step, value in end.reports:
+                    if math.isfinite(value):
+                        trial.report(value, step)
+                if end.state == "complete":
+                    self.study.tell(trial, end.values)
+                else:
+                    self.study.tell(
+                        trial, state=TrialState.PRUNED if end.state == "pruned" else TrialState.FAIL
+                    )
+        self.sampler_s += time.perf_counter() - t0
+        for _, end in told:
+            self.finished.append(_as_record(end, self.setup.resources.cpus))
+            if self.observer is not None:
+                self.observer(end.number, end.state, end.values)
+            if (
+                self.setup.pruner is not None
+                and end.state == "complete"
+                and not end.reports
+                and self.error is None
+            ):
+                self.error = InvalidInputError(
+                    f"pruner {self.setup.pruner.name!r} needs intermediate values, but trial "
+                    f"{end.number} finished without reporting any; call "
+                    "trial.report(value, step) in the objective, or tune without a pruner"
+                )
+
+    def stop(self, status: str) -> None:
+        """End every running trial as ``status`` (the study is stopping)."""
+        ends = [
+            TrialEnd(run_id, number, status, error="the study was stopped while it ran")
+            for _, run_id, number, _ in self.running.values()
+        ]
+        for run_id in self.running_ids():
+            self.client.keep_alive(run_id, False)
+        self.running.clear()
+        self.records.end_trials(self.study_id, self.setup.metrics, ends)
+
+
+@contextlib.contextmanager
+def _failing(client: TrackingClient, run_id: str) -> Iterator[None]:
+    """End the run as failed if the block raises (the study could not start)."""
+    try:
+        yield
+    except BaseException:
+        client.end_run(run_id, "failed")
+        raise
+
+
+@contextlib.contextmanager
+def _ending(client: TrackingClient, study_id: str, driver: _Driver) -> Iterator[None]:
+    """End the study's run however the drive ends, and record the time it took."""
+    status = "failed"
+    try:
+        yield
+        status = "finished"
+    except KeyboardInterrupt:
+        status = "killed"
+        raise
+    finally:
+        if driver.running:
+            driver.stop("killed")
+        driver.records.add_spent(study_id, time.monotonic() - driver.started_at)
+        if status == "finished":
+            _write_report(client, study_id)
+        client.end_run(study_id, status)
+
+
+def _write_report(client: TrackingClient, study_id: str) -> None:
+    from mlpilot.tune._report import write_report
+
+    write_report(Study.load(study_id, client=client))
+
+
+def _result(outcome: TaskOutcome, timeout_s: float | None) -> TrialResult:
+    if outcome.ok:
+        assert isinstance(outcome.value, TrialResult)
+        return outcome.value
+    if outcome.status == "timeout":
+        return TrialResult("failed", error=f"the trial ran past its timeout of {timeout_s}s")
+    if outcome.status == "died":
+        return TrialResult(
+            "failed", error=f"the worker running the trial died ({outcome.error or 'killed'})"
+        )
+    return TrialResult("failed", error=outcome.error)
+
+
+def _as_record(end: TrialEnd, cpus: int) -> TrialRecord:
+    return TrialRecord(end.run_id, end.number, end.state, {}, end.values, cpus, 0, 0, end.error)
+
+
+def frozen(
+    trial: TrialRecord, space: Space, reports: Mapping[int, float]
+) -> optuna.trial.FrozenTrial:
+    """A stored trial as Optuna knows trials, for a sampler to learn from."""
+    state = {
+        "complete": TrialState.COMPLETE,
+        "pruned": TrialState.PRUNED,
+    }.get(trial.state, TrialState.FAIL)
+    return optuna.trial.create_trial(
+        state=state,
+        params=trial.params,
+        distributions=space.distributions(trial.params),
+        values=trial.values if state == TrialState.COMPLETE else None,
+        intermediate_values=dict(reports),
+    )
+
+
+def _key(params: Mapping[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True)
+
+
+def _objective(objective: Callable[..., Any] | str) -> tuple[StepRef, str]:
+    if isinstance(objective, str):
+        objective = load_objective(objective)
+    if not callable(objective) or "<" in getattr(objective, "__qualname__", "<"):
+        raise InvalidInputError(
+            f"the objective must be a function defined at the top level of a module, "
+            f"since worker processes import it by name; got {objective!r}"
+        )
+    return ref_of(objective), source_of(objective)
+
+
+def load_objective(spec: str) -> Callable[..., Any]:
+    """The function ``FILE:NAME`` or ``MODULE:NAME`` names."""
+    found: Callable[..., Any] = load_named(
+        spec, "objective", _is_function, "top-level function", "search.py:objective"
+    )
+    return found
+
+
+def _is_function(value: Any) -> bool:
+    return callable(value) and not isinstance(value, type) and hasattr(value, "__code__")
+
+
+def _setup_of(record: StudyRecord) -> _Setup:
+    resources = record.trial_resources
+    pruner = dict(record.pruner)
+    name = pruner.pop("name")
+    return _Setup(
+        name=record.name,
+        objective=ref_of(load_objective(record.objective)),
+        space=Space.from_dict(record.space),
+        directions=record.directions,
+        metrics=record.metrics,
+        sampler=record.sampler["name"],
+        seed=record.sampler.get("seed"),
+        pruner=make_pruner(name, pruner),
+        budget=Budget(**record.budget),
+        resources=Resources(resources["cpus"], resources["gpus"], resources["memory_mb"]),
+        trial_timeout_s=resources.get("timeout_s"),
+        parallel=resources.get("parallel"),
+    )
+
+
+def _refuse_in_worker() -> None:
+    if getattr(multiprocessing.current_process(), "_inheriting", False) or (
+        worker_importing_script()
+    ):
+        # A worker importing the script that started the study would start it again.
+        raise InvalidInputError(
+            "a worker process imported the script that runs this study, and the script "
+            'ran it again; put the call under `if __name__ == "__main__":`'
+        )
+
+
+def _executor(executor: str | Executor, cpus: int | None) -> tuple[Executor, bool]:
+    if isinstance(executor, Executor):
+        return executor, False
+    if executor == "ray":
+        return create_executor("ray", cpus=cpus, address=os.environ.get("RAY_ADDRESS")), True
+    return create_executor(executor, cpus=cpus), True
+
+
+def _kind(pool: Executor) -> str:
+    return "ray" if type(pool).__name__ == "RayExecutor" else "local"
+
+
+class Study:
+    """A stored study: its trials, the best of them, and what mattered."""
+
+    def __init__(
+        self,
+        record: StudyRecord,
+        trials: list[TrialRecord],
+        client: TrackingClient,
+        sampler_s: float = 0.0,
+    ) -> None:
+        self.record = record
+        self.trials = trials
+        self.client = client
+        #: Seconds the sampler spent asking and being told, in the latest drive.
+        self.sampler_s = sampler_s
+
+    @classmethod
+    def load(
+        cls,
+        ref: str,
+        *,
+        client: TrackingClient | None = None,
+        status: str | None = None,
+        sampler_s: float = 0.0,
+    ) -> Study:
+        """The study ``ref`` names: its run id (or a unique prefix) or its name."""
+        client = client or TrackingClient()
+        records = StudyRecords(client.store.metadata, client.settings.user)
+        record = records.get(ref)
+        if status is not None:
+            record = dataclasses.replace(record, status=status)
+        return cls(record, records.trials(record.run_id), client, sampler_s)
+
+    def __repr__(self) -> str:
+        return f"Study({self.name!r}, {len(self.trials)} trials, {self.status})"
+
+    @property
+    def id(self) -> str:
+        return self.record.run_id
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def status(self) -> str:
+        return self.record.status
+
+    @property
+    def directions(self) -> list[str]:
+        return self.record.directions
+
+    @property
+    def space(self) -> Space:
+        return Space.from_dict(self.record.space)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for trial in self.trials:
+            out[trial.state] = out.get(trial.state, 0) + 1
+        return out
+
+    @property
+    def complete(self) -> list[TrialRecord]:
+        return [t for t in self.trials if t.state == "complete" and t.values]
+
+    @property
+    def best_trial(self) -> TrialRecord:
+        """The complete trial with the best value (one objective)."""
+        if len(self.directions) > 1:
+            raise InvalidInputError(
+                "a study with several objectives has no single best trial; see pareto_front"
+            )
+        if not self.complete:
+            raise InvalidInputError(f"study {self.name!r} has no complete trial yet")
+        sign = 1 if self.directions[0] == "maximize" else -1
+        return max(self.complete, key=lambda t: (sign * t.values[0], -t.number))  # type: ignore[index]
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        return self.best_trial.params
+
+    @property
+    def best_value(self) -> float:
+        values = self.best_trial.values
+        assert values is not None
+        return values[0]
+
+    @property
+    def pareto_front(self) -> list[TrialRecord]:
+        """The complete trials that no other trial beats on every objective."""
+        signs = [1 if d == "maximize" else -1 for d in self.directions]
+        points = [
+            (t, [s * v for s, v in zip(signs, t.values or [], strict=True)]) for t in self.complete
+        ]
+        return [
+            t
+            for t, p in points
+            if not any(all(a >= b for a, b in zip(q, p, strict=True)) and q != p for _, q in points)
+        ]
+
+    def optuna_study(self) -> optuna.Study:
+        """The trials as an in-memory Optuna study, for Optuna's analysis and plots."""
+        records = StudyRecords(self.client.store.metadata)
+        reports = records.reports(self.id)
+        space = self.space
+        with quiet():
+            study = optuna.create_study(directions=self.directions)  # type: ignore[arg-type]
+            for trial in self.trials:
+                if trial.state in FINISHED:
+                    study.add_trial(frozen(trial, space, reports.get(trial.run_id, {})))
+        return study
+
+    def importances(self) -> dict[str, float]:
+        """How much each parameter explains of the first objective (fANOVA), summing
+        to 1; empty while fewer than two trials are complete or nothing varies."""
+        if len(self.complete) < 2:
+            return {}
+        study = self.optuna_study()
+        try:
+            with quiet():
+                return dict(
+                    optuna.importance.get_param_importances(
+                        study,
+                        evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0),
+                        target=lambda t: t.values[0],
+                    )
+                )
+        except (RuntimeError, ValueError):
+            return {}  # no parameter is shared by every complete trial, or none varies
