@@ -20,6 +20,7 @@ from mlpilot.cli import (
     _output,
     _pipelines,
     _runs,
+    _tune,
 )
 from mlpilot.cli._state import CliState
 from mlpilot.errors import MlpilotError
@@ -88,6 +89,7 @@ app.add_typer(_runs.app, name="runs")
 app.add_typer(_artifacts.app, name="artifacts")
 app.add_typer(_datasets.app, name="datasets")
 app.add_typer(_pipelines.app, name="pipelines")
+app.add_typer(_tune.app, name="tune")
 app.command("gc")(_gc.gc)
 app.command("doctor")(_doctor.doctor)
 

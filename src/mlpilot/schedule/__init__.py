@@ -1,6 +1,6 @@
 """The task scheduling layer: pipelines of steps, allocation policies, retries, resume."""
 
-from mlpilot.schedule._deadline import parse_deadline
+from mlpilot.schedule._deadline import parse_deadline, parse_duration
 from mlpilot.schedule._graph import Graph, Output, Task
 from mlpilot.schedule._load import load_pipeline
 from mlpilot.schedule._pipeline import (
@@ -63,6 +63,7 @@ __all__ = [
     "load_pipeline",
     "lower_bound",
     "parse_deadline",
+    "parse_duration",
     "pipeline",
     "resume_pipeline",
     "simulate",

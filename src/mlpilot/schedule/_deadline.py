@@ -44,10 +44,33 @@ def parse_deadline(deadline: Any, now: float | None = None) -> float | None:
     return at
 
 
+def parse_duration(duration: Any, what: str = "a duration") -> float:
+    """Seconds in ``duration``: a number of seconds, a ``timedelta``, or text such as
+    ``"90s"``, ``"30m"``, ``"2h"`` or ``"1d"``."""
+    if isinstance(duration, dt.timedelta):
+        seconds = duration.total_seconds()
+    elif isinstance(duration, int | float) and not isinstance(duration, bool):
+        seconds = float(duration)
+    elif isinstance(duration, str) and _DURATION.match(duration):
+        match = _DURATION.match(duration)
+        assert match is not None
+        seconds = float(match[1]) * _UNITS[match[2]]
+    else:
+        try:
+            seconds = float(duration)
+        except (TypeError, ValueError):
+            raise InvalidInputError(
+                f"cannot read {what} {duration!r}: write seconds or a duration such as 90s, "
+                "30m, 2h or 1d"
+            ) from None
+    if not seconds > 0:
+        raise InvalidInputError(f"{what} must be longer than 0 seconds, got {duration!r}")
+    return seconds
+
+
 def _from_text(text: str, now: float) -> float:
-    match = _DURATION.match(text)
-    if match:
-        return now + float(match[1]) * _UNITS[match[2]]
+    if _DURATION.match(text):
+        return now + parse_duration(text)
     try:
         return _epoch(dt.datetime.fromisoformat(text.strip()))
     except ValueError:

@@ -1,6 +1,7 @@
 """Hyperparameter tuning: search spaces, Optuna's samplers, pruners, parallel trials."""
 
 from mlpilot.tune._records import StudyRecord, StudyRecords, TrialRecord
+from mlpilot.tune._report import write_report
 from mlpilot.tune._samplers import SAMPLERS
 from mlpilot.tune._space import Categorical, Float, Int, Param, Space
 from mlpilot.tune._study import Budget, Study, load_objective, resume_study, tune
@@ -28,4 +29,5 @@ __all__ = [
     "load_objective",
     "resume_study",
     "tune",
+    "write_report",
 ]

@@ -34,7 +34,7 @@ def write_report(study: Study) -> dict[str, bytes]:
             png = _png(draw, optuna_study, study)
             if png is not None:
                 files[f"plots/{name}.png"] = png
-    importances = study.importances() if len(study.directions) == 1 else {}
+    importances = study.compute_importances()
     files["importances.json"] = json.dumps(importances, indent=2).encode()
     files["report.html"] = _page(study, importances, files).encode()
     study.client.log_blobs(study.id, files)

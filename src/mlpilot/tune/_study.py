@@ -27,11 +27,13 @@ from optuna.trial import TrialState
 
 from mlpilot.compute import Executor, Resources, TaskOutcome, create_executor
 from mlpilot.errors import ConflictError, InvalidInputError
+from mlpilot.schedule._deadline import parse_duration
 from mlpilot.schedule._load import load_named
 from mlpilot.schedule._step import StepRef, ref_of, worker_importing_script
 from mlpilot.schedule._worker import source_of
-from mlpilot.tracking import TrackingClient
+from mlpilot.tracking import Run, TrackingClient
 from mlpilot.tune._records import FINISHED, StudyRecord, StudyRecords, TrialEnd, TrialRecord
+from mlpilot.tune._report import write_report
 from mlpilot.tune._samplers import make_sampler, quiet
 from mlpilot.tune._space import Param, Space, as_space
 from mlpilot.tune._trial import TrialResult, TrialSpec, run_trial
@@ -96,7 +98,7 @@ def tune(
     seed: int | None = None,
     pruner: str | Pruner | None = None,
     trials: int | None = None,
-    timeout: float | None = None,
+    timeout: float | str | None = None,
     core_hours: float | None = None,
     parallel: int | None = None,
     cpus_per_trial: int = 1,
@@ -108,6 +110,7 @@ def tune(
     experiment: str | None = None,
     client: TrackingClient | None = None,
     observer: Observer | None = None,
+    report: bool = True,
 ) -> Study:
     """Search ``space`` for the parameters that optimise ``objective``; return the study.
 
@@ -128,12 +131,15 @@ def tune(
         seed: Makes the sampler's choices repeatable.
         pruner: ``asha``, ``median``, a :class:`~mlpilot.tune.pruners.Pruner`, or none.
         trials, timeout, core_hours: The budget (see :class:`Budget`); at least one,
-            except for ``grid``, which stops when every point has been tried.
+            except for ``grid``, which stops when every point has been tried. The
+            timeout is seconds or text such as ``"30m"``.
         parallel: Most trials at once (by default, as many as the executor fits).
         trial_timeout_s: A trial running longer is stopped and fails.
         executor: ``local``, ``ray``, or an :class:`~mlpilot.compute.Executor`.
         cpus: Cores the local executor may use (all of them by default).
         observer: Called with ``(number, state, values)`` as trials start and end.
+        report: Store plots, importances and an HTML page with the study when it ends
+            (about a second; see :func:`~mlpilot.tune.write_report`).
     """
     _refuse_in_worker()
     dirs = list(directions) if directions is not None else [direction]
@@ -157,7 +163,8 @@ def tune(
             "pruning compares one objective's reports; a study with several directions "
             "cannot use a pruner"
         )
-    budget = Budget(trials, timeout, core_hours)
+    timeout_s = None if timeout is None else parse_duration(timeout, "the timeout")
+    budget = Budget(trials, timeout_s, core_hours)
     if sampler != "grid" and budget == Budget():
         raise InvalidInputError(
             "give the study a budget: trials=N, timeout=SECONDS or core_hours=H "
@@ -198,7 +205,7 @@ def tune(
             },
             tags={"mlpilot.study": setup.name},
         )
-        with _failing(client, run.id):
+        with _failing(run):
             records.create(
                 run.id,
                 name=setup.name,
@@ -221,7 +228,7 @@ def tune(
                 executor=_kind(pool),
             )
             driver = _Driver(setup, run.id, client, records, pool, observer, run.experiment, [], [])
-        with _ending(client, run.id, driver):
+        with _ending(run, driver, report):
             status = driver.drive()
         return Study.load(run.id, client=client, status=status, sampler_s=driver.sampler_s)
     finally:
@@ -256,8 +263,8 @@ def resume_study(
     setup = _setup_of(record)
     pool, owned = _executor(executor or record.executor, cpus)
     try:
-        client.reopen_run(record.run_id)
-        with _failing(client, record.run_id):
+        run = client.reopen_run(record.run_id)
+        with _failing(run):
             left = records.abandon_running(
                 record.run_id, "the study stopped while this trial ran; its point was run again"
             )
@@ -273,7 +280,7 @@ def resume_study(
                 [t.params for t in left],
                 spent_s=record.spent_s,
             )
-        with _ending(client, record.run_id, driver):
+        with _ending(run, driver, True):
             status = driver.drive()
         return Study.load(record.run_id, client=client, status=status)
     finally:
@@ -484,17 +491,17 @@ class _Driver:
 
 
 @contextlib.contextmanager
-def _failing(client: TrackingClient, run_id: str) -> Iterator[None]:
+def _failing(run: Run) -> Iterator[None]:
     """End the run as failed if the block raises (the study could not start)."""
     try:
         yield
     except BaseException:
-        client.end_run(run_id, "failed")
+        run.end("failed")
         raise
 
 
 @contextlib.contextmanager
-def _ending(client: TrackingClient, study_id: str, driver: _Driver) -> Iterator[None]:
+def _ending(run: Run, driver: _Driver, report: bool) -> Iterator[None]:
     """End the study's run however the drive ends, and record the time it took."""
     status = "failed"
     try:
@@ -506,16 +513,10 @@ def _ending(client: TrackingClient, study_id: str, driver: _Driver) -> Iterator[
     finally:
         if driver.running:
             driver.stop("killed")
-        driver.records.add_spent(study_id, time.monotonic() - driver.started_at)
-        if status == "finished":
-            _write_report(client, study_id)
-        client.end_run(study_id, status)
-
-
-def _write_report(client: TrackingClient, study_id: str) -> None:
-    from mlpilot.tune._report import write_report
-
-    write_report(Study.load(study_id, client=client))
+        driver.records.add_spent(run.id, time.monotonic() - driver.started_at)
+        if status == "finished" and report:
+            write_report(Study.load(run.id, client=run.client))
+        run.end(status)
 
 
 def _result(outcome: TaskOutcome, timeout_s: float | None) -> TrialResult:
@@ -737,18 +738,30 @@ class Study:
 
     def importances(self) -> dict[str, float]:
         """How much each parameter explains of the first objective (fANOVA), summing
-        to 1; empty while fewer than two trials are complete or nothing varies."""
-        if len(self.complete) < 2:
+        to 1; empty while fewer than two trials are complete or nothing varies.
+
+        Read from the study's report when it has one, else computed (about a second).
+        """
+        if self.status != "running" and "importances.json" in {
+            a.path for a in self.client.list_artifacts(self.id)
+        }:
+            stored: dict[str, float] = json.loads(
+                self.client.read_artifact(self.id, "importances.json")
+            )
+            return stored
+        return self.compute_importances()
+
+    def compute_importances(self) -> dict[str, float]:
+        if len(self.complete) < 2 or len(self.directions) > 1:
             return {}
         study = self.optuna_study()
         try:
             with quiet():
-                return dict(
-                    optuna.importance.get_param_importances(
-                        study,
-                        evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0),
-                        target=lambda t: t.values[0],
-                    )
+                found = optuna.importance.get_param_importances(
+                    study,
+                    evaluator=optuna.importance.FanovaImportanceEvaluator(n_trees=16, seed=0),
+                    target=lambda t: t.values[0],
                 )
+            return {name: float(share) for name, share in found.items()}
         except (RuntimeError, ValueError):
             return {}  # no parameter is shared by every complete trial, or none varies
