@@ -265,9 +265,10 @@ def resume_study(
     try:
         run = client.reopen_run(record.run_id)
         with _failing(run):
-            left = records.abandon_running(
-                record.run_id, "the study stopped while this trial ran; its point was run again"
+            records.abandon_running(
+                record.run_id, "the study stopped while this trial ran; its point runs again"
             )
+            trials = records.trials(record.run_id)
             driver = _Driver(
                 setup,
                 record.run_id,
@@ -276,8 +277,8 @@ def resume_study(
                 pool,
                 observer,
                 record.experiment,
-                records.trials(record.run_id),
-                [t.params for t in left],
+                trials,
+                _interrupted(trials),
                 spent_s=record.spent_s,
             )
         with _ending(run, driver, True):
@@ -328,13 +329,12 @@ class _Driver:
             for trial in self.finished:
                 self.study.add_trial(frozen(trial, setup.space, reports.get(trial.run_id, {})))
         self.queue: list[dict[str, Any]] = list(rerun)
-        self.grid_left: int | None = None
-        if setup.sampler == "grid":
+        self.grid = setup.sampler == "grid"
+        if self.grid:
             tried = {_key(t.params) for t in self.finished} | {_key(p) for p in rerun}
             points = [p for p in setup.space.grid() if _key(p) not in tried]
             random.Random(setup.seed).shuffle(points)
             self.queue.extend(points)
-            self.grid_left = len(self.queue)
         limit = setup.parallel or max(
             1,
             min(
@@ -351,7 +351,7 @@ class _Driver:
     def may_start(self, asked: int) -> bool:
         """Whether the budget allows one more trial, with ``asked`` about to start."""
         budget = self.setup.budget
-        if self.error is not None or (self.grid_left is not None and not self.queue):
+        if self.error is not None or (self.grid and not self.queue):
             return False
         started = len(self.finished) + len(self.running) + asked
         if budget.trials is not None and started >= budget.trials:
@@ -372,8 +372,6 @@ class _Driver:
     # -- the loop ----------------------------------------------------------------------
 
     def drive(self) -> str:
-        for run_id in self.running_ids():
-            self.client.keep_alive(run_id)
         while True:
             self.launch()
             if not self.running:
@@ -551,6 +549,16 @@ def frozen(
         values=trial.values if state == TrialState.COMPLETE else None,
         intermediate_values=dict(reports),
     )
+
+
+def _interrupted(trials: list[TrialRecord]) -> list[dict[str, Any]]:
+    """The points of killed trials that no later trial has run to an end."""
+    ended = {_key(t.params) for t in trials if t.state in FINISHED}
+    points: dict[str, dict[str, Any]] = {}
+    for trial in trials:
+        if trial.state == "killed" and _key(trial.params) not in ended:
+            points.setdefault(_key(trial.params), trial.params)
+    return list(points.values())
 
 
 def _key(params: Mapping[str, Any]) -> str:
