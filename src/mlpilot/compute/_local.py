@@ -165,10 +165,14 @@ class LocalExecutor(Executor):
         assert task is not None
         if worker.conn in ready:
             try:
-                status, body, cpu_seconds, rss_mb = pickle.loads(worker.conn.recv_bytes())
+                message = worker.conn.recv_bytes()
             except (EOFError, OSError):
                 self._finish_dead(worker)
                 return
+            if message == _STARTED:
+                worker.started_s = time.time()  # the timeout counts from here
+                return
+            status, body, cpu_seconds, rss_mb = pickle.loads(message)
             value, error = None, body
             if status == "ok":
                 try:
@@ -268,6 +272,10 @@ class LocalExecutor(Executor):
                 )
 
 
+#: What a worker sends when its task's function starts (a result is a pickle, never this).
+_STARTED = b"started"
+
+
 def _work(conn: Connection) -> None:
     """A worker process: run each task it is sent and send back how it went."""
     _die_with_parent()
@@ -278,7 +286,8 @@ def _work(conn: Connection) -> None:
             return
         if not payload:
             return
-        conn.send_bytes(pickle.dumps(run_packed(payload)))
+        measured = run_packed(payload, started=lambda: conn.send_bytes(_STARTED))
+        conn.send_bytes(pickle.dumps(measured))
 
 
 def _die_with_parent() -> None:

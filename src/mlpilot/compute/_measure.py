@@ -47,12 +47,18 @@ def pack(
         ) from None
 
 
-def run_packed(payload: bytes) -> Measured:
-    """Unpickle a call made by :func:`pack` and run it with :func:`run_measured`."""
+def run_packed(payload: bytes, started: Callable[[], None] | None = None) -> Measured:
+    """Unpickle a call made by :func:`pack` and run it with :func:`run_measured`.
+
+    ``started`` is called once the call's modules are imported, just before it runs:
+    a task's timeout counts from then, not from a fresh worker's imports.
+    """
     try:
         fn, args, kwargs = pickle.loads(payload)
     except BaseException:
         return Measured("error", traceback.format_exc(), 0.0, _rss_mb())
+    if started is not None:
+        started()
     return run_measured(fn, args, kwargs)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,11 @@ MAX_GRID = 100_000
 class Param:
     """What every parameter has: the choices of other parameters it exists for."""
 
-    #: ``{"model": ("svm",)}``: the parameter exists only when ``model`` is ``"svm"``.
-    when: Mapping[str, tuple[Choice, ...]] = dataclasses.field(default_factory=dict, kw_only=True)
+    #: ``{"model": "svm"}`` or ``{"model": ["svm", "linear"]}``: the parameter exists
+    #: only for these choices of ``model``; stored as ``{"model": ("svm",)}``.
+    when: Mapping[str, Choice | Sequence[Choice]] = dataclasses.field(
+        default_factory=dict, kw_only=True
+    )
 
     def __post_init__(self) -> None:
         # when={"model": "svm"} means when={"model": ("svm",)}
@@ -45,6 +48,11 @@ class Param:
                 f"'when' is a mapping such as {{'model': 'svm'}}, not {self.when!r}"
             )
         object.__setattr__(self, "when", {k: _as_tuple(v) for k, v in self.when.items()})
+
+    @property
+    def conditions(self) -> Mapping[str, tuple[Choice, ...]]:
+        """``when``, each value a tuple of choices."""
+        return self.when  # type: ignore[return-value]  # made tuples in __post_init__
 
     def distribution(self) -> BaseDistribution:
         raise NotImplementedError
@@ -125,7 +133,7 @@ class Int(Param):
 class Categorical(Param):
     """One of ``choices``."""
 
-    choices: tuple[Choice, ...]
+    choices: Sequence[Choice]
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -215,7 +223,7 @@ class Space:
         for name, param in self.params.items():
             entry = param.to_dict()
             if param.when:
-                entry["when"] = {k: list(v) for k, v in param.when.items()}
+                entry["when"] = {k: list(v) for k, v in param.conditions.items()}
             out[name] = entry
         return out
 
@@ -325,6 +333,13 @@ def _check_param(name: str, param: Any) -> None:
         raise InvalidInputError(f"parameter {name!r}: step must be > 0, got {param.step}")
     if param.log and param.step not in (None, 1):
         raise InvalidInputError(f"parameter {name!r}: a log range cannot also have a step")
+    if param.step is not None:
+        steps = (param.high - param.low) / param.step
+        if abs(steps - round(steps)) > 1e-9 * max(1.0, abs(steps)):
+            raise InvalidInputError(
+                f"parameter {name!r}: the range {param.low}..{param.high} is not a whole "
+                f"number of steps of {param.step}; make high - low a multiple of the step"
+            )
     try:
         param.distribution()
     except ValueError as exc:
@@ -334,7 +349,7 @@ def _check_param(name: str, param: Any) -> None:
 def _ordered(params: Mapping[str, Param]) -> list[str]:
     """Names with every parameter after the ones its ``when`` names; checks each ``when``."""
     for name, param in params.items():
-        for parent, values in param.when.items():
+        for parent, values in param.conditions.items():
             other = params.get(parent)
             if parent == name or not isinstance(other, Categorical):
                 raise InvalidInputError(
@@ -367,4 +382,4 @@ def _ordered(params: Mapping[str, Param]) -> list[str]:
 
 
 def _applies(param: Param, chosen: Mapping[str, Any]) -> bool:
-    return all(k in chosen and chosen[k] in values for k, values in param.when.items())
+    return all(k in chosen and chosen[k] in v for k, v in param.conditions.items())

@@ -345,6 +345,8 @@ class _Driver:
         self.parallel = limit
         self.started_at = time.monotonic()
         self.error: InvalidInputError | None = None
+        #: How the study ended: ``failed`` when every trial failed.
+        self.status = "failed"
 
     # -- budget ------------------------------------------------------------------------
 
@@ -382,7 +384,8 @@ class _Driver:
         if self.error is not None:
             raise self.error
         complete = sum(t.state == "complete" for t in self.finished)
-        return "finished" if complete or not self.finished else "failed"
+        self.status = "finished" if complete or not self.finished else "failed"
+        return self.status
 
     def running_ids(self) -> list[str]:
         return [run_id for _, run_id, _, _ in self.running.values()]
@@ -504,7 +507,7 @@ def _ending(run: Run, driver: _Driver, report: bool) -> Iterator[None]:
     status = "failed"
     try:
         yield
-        status = "finished"
+        status = driver.status
     except KeyboardInterrupt:
         status = "killed"
         raise
