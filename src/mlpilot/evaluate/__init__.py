@@ -1,0 +1,40 @@
+"""Evaluation: metric suites, a weighted composite, bootstrap intervals, paired tests."""
+
+from mlpilot.evaluate._bootstrap import Difference, Estimate, McNemar, mcnemar
+from mlpilot.evaluate._evaluation import (
+    DEFAULT_WEIGHTS,
+    Comparison,
+    Evaluation,
+    Predictions,
+    Scoring,
+    check_features,
+    compare,
+    compare_many,
+    evaluate,
+    evaluate_ranking,
+    predict,
+)
+from mlpilot.evaluate._metrics import CLASSIFICATION, RANKING, REGRESSION, SUITES, Metric
+
+__all__ = [
+    "CLASSIFICATION",
+    "DEFAULT_WEIGHTS",
+    "RANKING",
+    "REGRESSION",
+    "SUITES",
+    "Comparison",
+    "Difference",
+    "Estimate",
+    "Evaluation",
+    "McNemar",
+    "Metric",
+    "Predictions",
+    "Scoring",
+    "check_features",
+    "compare",
+    "compare_many",
+    "evaluate",
+    "evaluate_ranking",
+    "mcnemar",
+    "predict",
+]
