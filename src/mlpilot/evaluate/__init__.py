@@ -14,10 +14,14 @@ from mlpilot.evaluate._evaluation import (
     evaluate_ranking,
     predict,
 )
+from mlpilot.evaluate._gate import Check, Decision, GatePolicy
 from mlpilot.evaluate._metrics import CLASSIFICATION, RANKING, REGRESSION, SUITES, Metric
 
 __all__ = [
     "CLASSIFICATION",
+    "Check",
+    "Decision",
+    "GatePolicy",
     "DEFAULT_WEIGHTS",
     "RANKING",
     "REGRESSION",

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -322,10 +323,77 @@ trial_reports = Table(
     Index(None, "study_id", "rung"),
 )
 
+# A registered model: its versions, the aliases that point at them, and every move of
+# an alias with the decision behind it.
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("name", String(MAX_KEY_LENGTH), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+    # How its versions are scored and the gate they pass to be promoted.
+    Column("scoring", JSON, nullable=False),
+    Column("gate", JSON, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column(
+        "model",
+        String(MAX_KEY_LENGTH),
+        ForeignKey("registered_models.name", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("version", Integer, primary_key=True),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="RESTRICT"), nullable=False),
+    Column("artifact", String(MAX_PATH_LENGTH), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("flavor", String(32), nullable=False),
+    Column("dataset", String(MAX_KEY_LENGTH), nullable=True),
+    Column("evaluation", JSON, nullable=True),
+    Column("signature", JSON, nullable=True),
+    Column("environment", JSON, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("created_by", String(MAX_KEY_LENGTH), nullable=False),
+    Index(None, "run_id"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model", String(MAX_KEY_LENGTH), primary_key=True),
+    Column("alias", String(MAX_KEY_LENGTH), primary_key=True),
+    Column("version", Integer, nullable=False),
+    ForeignKeyConstraint(
+        ["model", "version"],
+        ["model_versions.model", "model_versions.version"],
+        ondelete="CASCADE",
+    ),
+)
+
+alias_moves = Table(
+    "alias_moves",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("model", String(MAX_KEY_LENGTH), nullable=False),
+    Column("alias", String(MAX_KEY_LENGTH), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("previous", Integer, nullable=True),
+    # promote, rollback or set
+    Column("kind", String(16), nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("actor", String(MAX_KEY_LENGTH), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("decision", JSON, nullable=True),
+    Index(None, "model", "alias", "id"),
+)
+
 #: Columns that hold artifact digests. Garbage collection keeps every blob named here;
 #: a package that stores digests in a new table adds its column to this list.
 DIGEST_COLUMNS: list[Column[str]] = [
     run_artifacts.c.digest,
     dataset_versions.c.blob_digest,
     task_runs.c.output_digest,
+    model_versions.c.digest,
 ]

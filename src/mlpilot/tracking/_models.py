@@ -56,16 +56,20 @@ def log_model(
 
 def load_model(client: TrackingClient, run_id: str, name: str = "model") -> Any:
     """Load the model logged as ``name`` in run ``run_id``."""
-    import skops.io as sio
-
     meta = json.loads(client.read_artifact(run_id, f"{name}/{META_FILE}"))
     data = client.read_artifact(run_id, f"{name}/{MODEL_FILE}")
+    return load_skops(data, meta, f"model {name!r} of run {run_id}")
+
+
+def load_skops(data: bytes, meta: dict[str, Any], what: str) -> Any:
+    """A model from skops bytes, trusting only the types it was saved with."""
+    import skops.io as sio
+
     trusted = list(meta.get("trusted_types", []))
     unexpected = set(sio.get_untrusted_types(data=data)) - set(trusted)
     if unexpected:
         raise ArtifactCorruptedError(
-            f"model {name!r} of run {run_id} needs types it was not saved with: "
-            f"{sorted(unexpected)}; refusing to load it"
+            f"{what} needs types it was not saved with: {sorted(unexpected)}; refusing to load it"
         )
     return sio.loads(data, trusted=trusted)
 
