@@ -77,3 +77,35 @@ def test_only_the_users_own_modules_count_as_its_code() -> None:
     assert not is_user_code("sklearn")
     assert not is_user_code("mlpilot.schedule")
     assert is_user_code(__name__)  # a module in the user's own folder
+
+
+def _chain(count: int, changed: int | None) -> str:
+    """Functions f0 -> f1 -> ... each using a constant of its own."""
+    lines = []
+    for i in range(count):
+        value = i + 1000 if i == changed else i
+        lines.append(f"C{i} = {{'v': {value}}}")
+        call = f"f{i + 1}() + " if i + 1 < count else ""
+        lines.append(f"def f{i}():\n    return {call}C{i}['v']")
+    return "\n".join(lines)
+
+
+def test_every_constant_counts_however_memory_is_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each constant along a chain of helpers changes the fingerprint: one found later is
+    never mistaken for one already hashed (whose memory it may have taken)."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def fingerprint(changed: int | None) -> str:
+        module_name = f"chain_{uuid.uuid4().hex[:8]}"
+        (tmp_path / f"{module_name}.py").write_text(_chain(30, changed))
+        importlib.invalidate_caches()
+        try:
+            return code_fingerprint(importlib.import_module(module_name).f0)
+        finally:
+            sys.modules.pop(module_name, None)
+
+    prints = [fingerprint(None), fingerprint(None), *(fingerprint(i) for i in range(1, 30, 4))]
+    assert prints[0] == prints[1]
+    assert len(set(prints)) == len(prints) - 1

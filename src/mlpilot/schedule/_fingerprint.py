@@ -30,13 +30,16 @@ _PLAIN = (bool, int, float, complex, str, bytes, type(None))
 def code_fingerprint(fn: types.FunctionType) -> str:
     """A sha256 over ``fn``'s source and that of the user's code it uses."""
     digest = hashlib.sha256()
-    seen: set[int] = set()
+    seen: set[Any] = set()
     pending: list[Any] = [fn]
     while pending:
         obj = pending.pop()
-        if id(obj) in seen:
+        # A constant is made afresh each time it is found, and a freed one's id can be
+        # taken by the next: it is known by its name and value, not by its id.
+        key = (obj.__qualname__, repr(obj)) if isinstance(obj, _Constant) else id(obj)
+        if key in seen:
             continue
-        seen.add(id(obj))
+        seen.add(key)
         digest.update(_describe(obj))
         pending.extend(_referenced(obj))
     return digest.hexdigest()
