@@ -17,6 +17,7 @@ from mlpilot.cli import (
     _doctor,
     _experiments,
     _gc,
+    _models,
     _output,
     _pipelines,
     _runs,
@@ -90,6 +91,8 @@ app.add_typer(_artifacts.app, name="artifacts")
 app.add_typer(_datasets.app, name="datasets")
 app.add_typer(_pipelines.app, name="pipelines")
 app.add_typer(_tune.app, name="tune")
+app.add_typer(_models.app, name="models")
+app.command("evaluate")(_models.evaluate_command)
 app.command("gc")(_gc.gc)
 app.command("doctor")(_doctor.doctor)
 

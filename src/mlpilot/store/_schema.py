@@ -285,6 +285,8 @@ studies = Table(
     Column("executor", String(32), nullable=False),
     # Wall-clock seconds the study ran before its latest start, for its time budget.
     Column("spent_s", Float(53), nullable=False, default=0.0),
+    # Keyword arguments every trial's objective gets besides the trial.
+    Column("objective_kwargs", JSON, nullable=True),
     Index(None, "name"),
 )
 

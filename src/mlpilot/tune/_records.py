@@ -49,6 +49,7 @@ class StudyRecord:
     trial_resources: dict[str, Any]
     executor: str
     spent_s: float
+    objective_kwargs: dict[str, Any] | None
     start_ms: int
     end_ms: int | None
 
@@ -383,6 +384,7 @@ def _study_query() -> Any:
         db.studies.c.trial_resources,
         db.studies.c.executor,
         db.studies.c.spent_s,
+        db.studies.c.objective_kwargs,
         db.runs.c.start_ms,
         db.runs.c.end_ms,
     ).select_from(

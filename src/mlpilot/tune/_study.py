@@ -84,12 +84,14 @@ class _Setup:
     resources: Resources
     trial_timeout_s: float | None
     parallel: int | None
+    kwargs: dict[str, Any]
 
 
 def tune(
     objective: Callable[..., Any] | str,
     space: Space | Mapping[str, Param] | str,
     *,
+    kwargs: Mapping[str, Any] | None = None,
     name: str | None = None,
     direction: str = "maximize",
     directions: Sequence[str] | None = None,
@@ -124,6 +126,9 @@ def tune(
     Args:
         objective: A function defined at the top level of a module, or ``FILE:NAME``.
         space: A :class:`Space`, a mapping of parameters, or a TOML file's path.
+        kwargs: Keyword arguments every call of the objective gets besides the trial
+            (``objective(trial, **kwargs)``), such as the dataset version to train on;
+            JSON values, stored with the study so that a resumed study gets them too.
         direction: ``maximize`` or ``minimize`` the one objective.
         directions: One direction per objective, for a multi-objective study.
         metrics: Names for the objectives' values (``value``, or ``value_0`` ...).
@@ -187,6 +192,7 @@ def tune(
         resources=Resources(cpus_per_trial, gpus_per_trial, memory_mb_per_trial),
         trial_timeout_s=trial_timeout_s,
         parallel=parallel,
+        kwargs=_jsonable(kwargs or {}),
     )
     make_sampler(sampler, seed=seed, space=the_space, objectives=len(dirs))  # checks it
     grid = the_space.grid() if sampler == "grid" else None
@@ -226,6 +232,7 @@ def tune(
                     "parallel": parallel,
                 },
                 executor=_kind(pool),
+                objective_kwargs=setup.kwargs,
             )
             driver = _Driver(setup, run.id, client, records, pool, observer, run.experiment, [], [])
         with _ending(run, driver, report):
@@ -422,6 +429,7 @@ class _Driver:
                 self.maximize,
                 len(self.setup.directions),
                 self.setup.resources,
+                self.setup.kwargs,
             )
             future = self.pool.submit(
                 run_id,
@@ -554,6 +562,16 @@ def frozen(
     )
 
 
+def _jsonable(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        return dict(json.loads(json.dumps(dict(kwargs), allow_nan=False)))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"the objective's kwargs must be JSON values (text, numbers, lists, mappings), "
+            f"so that a resumed study gets them too: {exc}"
+        ) from None
+
+
 def _interrupted(trials: list[TrialRecord]) -> list[dict[str, Any]]:
     """The points of killed trials that no later trial has run to an end."""
     ended = {_key(t.params) for t in trials if t.state in FINISHED}
@@ -608,6 +626,7 @@ def _setup_of(record: StudyRecord) -> _Setup:
         resources=Resources(resources["cpus"], resources["gpus"], resources["memory_mb"]),
         trial_timeout_s=resources.get("timeout_s"),
         parallel=resources.get("parallel"),
+        kwargs=record.objective_kwargs or {},
     )
 
 

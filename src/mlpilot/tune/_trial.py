@@ -43,6 +43,7 @@ class TrialSpec:
     maximize: bool
     objectives: int
     resources: Resources
+    kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,7 +152,7 @@ def run_trial(spec: TrialSpec) -> TrialResult:
     trial = Trial(spec)
     try:
         objective = resolve(spec.objective)
-        returned = objective(trial)
+        returned = objective(trial, **spec.kwargs)
     except TrialPruned as exc:
         return TrialResult("pruned", error=str(exc), reports=trial.reports)
     except Exception as exc:

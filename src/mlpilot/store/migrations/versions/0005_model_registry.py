@@ -1,4 +1,4 @@
-"""model registry: models, versions, aliases and their moves
+"""model registry: models, versions, aliases and their moves; objective arguments of studies
 
 Revision ID: 0005
 Revises: 0004
@@ -17,6 +17,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("studies", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("objective_kwargs", sa.JSON(), nullable=True))
     op.create_table(
         "alias_moves",
         sa.Column(
@@ -94,6 +96,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("studies", schema=None) as batch_op:
+        batch_op.drop_column("objective_kwargs")
     op.drop_table("model_aliases")
     with op.batch_alter_table("model_versions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_model_versions_run_id"))
