@@ -29,6 +29,7 @@ from typing import Any
 
 import pandas as pd
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
@@ -252,7 +253,25 @@ def main() -> None:
     console.print(
         f"Lifecycle of {MODEL}: families {', '.join(args.families)}, {args.trials} trials each"
     )
-    run = lifecycle.run({"families": args.families, "trials": args.trials}, experiment=EXPERIMENT)
+    with Progress(
+        SpinnerColumn(finished_text="✓"),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        bars: dict[str, Any] = {}
+
+        def observe(task: str, status: str) -> None:
+            if task not in bars:
+                bars[task] = progress.add_task(task, total=1)
+            ended = status in ("done", "cached", "failed", "skipped", "cancelled")
+            progress.update(bars[task], description=f"{task}: {status}", completed=int(ended))
+
+        run = lifecycle.run(
+            {"families": args.families, "trials": args.trials},
+            experiment=EXPERIMENT,
+            observer=observe,
+        )
     if run.status != "finished":
         raise SystemExit(f"the pipeline run {run.id} {run.status}; see mlpilot pipelines show")
     report(run, console)

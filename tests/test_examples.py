@@ -63,3 +63,45 @@ def test_the_pipeline_example_runs_from_the_command_line_and_caches(tmp_path: Pa
     runs = TrackingClient(store).search_runs(experiment="pipelines")
     store.close()
     assert [run.status for run in runs] == ["finished", "finished"]
+
+
+@pytest.mark.integration
+def test_the_lifecycle_example_promotes_once_and_keeps_its_champion(tmp_path: Path) -> None:
+    command = [
+        sys.executable,
+        str(EXAMPLES / "lifecycle.py"),
+        "--trials",
+        "3",
+        "--families",
+        "logreg",
+        "forest",
+    ]
+    outputs = []
+    for _ in range(2):
+        done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=280)
+        assert done.returncode == 0, done.stderr + done.stdout
+        outputs.append(done.stdout)
+    assert "promoted" in outputs[0]
+    assert "kept the champion" in outputs[1]
+    assert "mlpilot models card breast-cancer-classifier@champion" in outputs[1]
+
+    from mlpilot.registry import ModelRegistry
+    from mlpilot.schedule import PipelineRecords
+
+    store = open_store(home=str(tmp_path / ".mlpilot"))
+    try:
+        client = TrackingClient(store)
+        registry = ModelRegistry(client)
+        versions = registry.versions("breast-cancer-classifier")
+        # The second run found every step but the last in the cache: same candidate, so
+        # no new version, and the champion it made the first time is still the champion.
+        assert [v.version for v in versions] == [1]
+        assert versions[0].aliases == ["champion"]
+        assert versions[0].dataset is not None and versions[0].evaluation is not None
+        records = PipelineRecords(store.metadata, "tester")
+        second = records.list_runs("lifecycle", 10)[0]
+        statuses = {t.name: t.status for t in records.tasks(second.run_id)}
+        assert statuses.pop("register_and_promote") == "done"
+        assert set(statuses.values()) == {"cached"}
+    finally:
+        store.close()
