@@ -12,7 +12,7 @@ from mlpilot.compute import LocalExecutor
 from mlpilot.errors import InvalidInputError
 from mlpilot.store import Store
 from mlpilot.tracking import TrackingClient
-from mlpilot.tune import ASHA, Float, Median, Pruner, Space, StudyRecords, tune
+from mlpilot.tune import ASHA, Float, Median, Pruner, Space, StudyRecords, TrialStart, tune
 from mlpilot.tune.pruners import Progress, ReportHistory
 
 from . import _objectives
@@ -205,11 +205,13 @@ def test_a_report_past_several_rungs_counts_at_each_of_them(store: Store) -> Non
         executor="local",
     )
     experiment_id = client.get_or_create_experiment("tuning")
-    records.start_trials(
+    records.record(
         study.id,
-        experiment_id,
-        "rungs",
-        [("a" * 32, 0, {"x": 0.1}, 1), ("b" * 32, 1, {"x": 0.2}, 1), ("c" * 32, 2, {"x": 0.3}, 1)],
+        ["value"],
+        starts=[
+            TrialStart(run_id, number, {"x": x}, 1, experiment_id, "rungs")
+            for run_id, number, x in (("a" * 32, 0, 0.1), ("b" * 32, 1, 0.2), ("c" * 32, 2, 0.3))
+        ],
     )
     # Trial a reports at every rung (steps 1, 3, 9); b first reports at step 9, which
     # passes rungs 0, 1 and 2 at once; c stops after rung 0.

@@ -1,6 +1,6 @@
 """Hyperparameter tuning: search spaces, Optuna's samplers, pruners, parallel trials."""
 
-from mlpilot.tune._records import StudyRecord, StudyRecords, TrialRecord
+from mlpilot.tune._records import StudyRecord, StudyRecords, TrialEnd, TrialRecord, TrialStart
 from mlpilot.tune._report import write_report
 from mlpilot.tune._samplers import SAMPLERS
 from mlpilot.tune._space import Categorical, Float, Int, Param, Space
@@ -25,7 +25,9 @@ __all__ = [
     "StudyRecords",
     "Trial",
     "TrialPruned",
+    "TrialEnd",
     "TrialRecord",
+    "TrialStart",
     "load_objective",
     "resume_study",
     "tune",

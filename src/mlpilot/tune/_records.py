@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import Connection, bindparam, func, insert, select, update
@@ -73,6 +73,17 @@ class TrialRecord:
         return None if self.end_ms is None else (self.end_ms - self.start_ms) / 1000
 
 
+class TrialStart(NamedTuple):
+    """A trial about to start: its run, number, point and cores."""
+
+    run_id: str
+    number: int
+    params: dict[str, Any]
+    cpus: int
+    experiment_id: int
+    study_name: str
+
+
 @dataclasses.dataclass(frozen=True)
 class TrialEnd:
     """How a trial ended, as the driver records it."""
@@ -102,19 +113,30 @@ class StudyRecords:
                 conn, "study.started", "run", run_id, self.actor, name=fields["name"]
             )
 
-    def start_trials(
+    def record(
         self,
         study_id: str,
-        experiment_id: int,
-        study_name: str,
-        trials: Sequence[tuple[str, int, dict[str, Any], int]],
+        metrics: Sequence[str],
+        ends: Sequence[TrialEnd] = (),
+        starts: Sequence[TrialStart] = (),
     ) -> None:
-        """Record trials ``(run_id, number, params, cpus)`` as running child runs."""
-        if not trials:
+        """Record, in one transaction, how trials ended and which ones start now."""
+        if not ends and not starts:
             return
+        with self.metadata.write() as conn:
+            if ends:
+                self._end(conn, study_id, metrics, ends)
+            if starts:
+                self._start(conn, study_id, starts)
+
+    def end_trials(self, study_id: str, metrics: Sequence[str], ends: Sequence[TrialEnd]) -> None:
+        self.record(study_id, metrics, ends=ends)
+
+    def _start(self, conn: Connection, study_id: str, trials: Sequence[TrialStart]) -> None:
+        """Record trials as running child runs of the study's run."""
         start = now_ms()
         runs, params, tags, rows = [], [], [], []
-        for run_id, number, values, cpus in trials:
+        for run_id, number, values, cpus, experiment_id, study_name in trials:
             runs.append(
                 {
                     "id": run_id,
@@ -145,17 +167,16 @@ class StudyRecords:
                     "error": "",
                 }
             )
-        with self.metadata.write() as conn:
-            conn.execute(insert(db.runs), runs)
-            if params:
-                conn.execute(insert(db.params), params)
-            conn.execute(insert(db.tags), tags)
-            conn.execute(insert(db.trials), rows)
+        conn.execute(insert(db.runs), runs)
+        if params:
+            conn.execute(insert(db.params), params)
+        conn.execute(insert(db.tags), tags)
+        conn.execute(insert(db.trials), rows)
 
-    def end_trials(self, study_id: str, metrics: Sequence[str], ends: Sequence[TrialEnd]) -> None:
+    def _end(
+        self, conn: Connection, study_id: str, metrics: Sequence[str], ends: Sequence[TrialEnd]
+    ) -> None:
         """Record how trials ended: their runs, values, metric history and an event each."""
-        if not ends:
-            return
         end = now_ms()
         series: dict[tuple[str, str], Series] = {}
         for e in ends:
@@ -167,52 +188,51 @@ class StudyRecords:
             for key, value in zip(metrics, e.values or (), strict=False):
                 points = series.setdefault((e.run_id, key), Series())
                 points.append(max(points.steps, default=-1) + 1, end, value)
-        with self.metadata.write() as conn:
-            conn.execute(
-                update(db.runs)
-                .where(db.runs.c.id == bindparam("b_id"))
-                .values(status=bindparam("b_status"), end_ms=end),
-                [{"b_id": e.run_id, "b_status": RUN_STATUS[e.state]} for e in ends],
-            )
-            conn.execute(
-                update(db.trials)
-                .where(db.trials.c.run_id == bindparam("b_id"))
-                .values(
-                    state=bindparam("b_state"),
-                    values=bindparam("b_values"),
-                    error=bindparam("b_error"),
-                    end_ms=end,
-                ),
-                [
-                    {
-                        "b_id": e.run_id,
-                        "b_state": e.state,
-                        "b_values": e.values,
-                        "b_error": e.error[-4000:],
-                    }
-                    for e in ends
-                ],
-            )
-            write_series(self.metadata, conn, series)
-            conn.execute(
-                insert(db.events),
-                [
-                    {
-                        "ts_ms": end,
-                        "kind": f"trial.{e.state}",
-                        "object_type": "run",
-                        "object_id": e.run_id,
-                        "actor": self.actor,
-                        "payload": {
-                            "study": study_id,
-                            "number": e.number,
-                            "values": e.values,
-                            "error": e.error[-500:],
-                        },
-                    }
-                    for e in ends
-                ],
-            )
+        conn.execute(
+            update(db.runs)
+            .where(db.runs.c.id == bindparam("b_id"))
+            .values(status=bindparam("b_status"), end_ms=end),
+            [{"b_id": e.run_id, "b_status": RUN_STATUS[e.state]} for e in ends],
+        )
+        conn.execute(
+            update(db.trials)
+            .where(db.trials.c.run_id == bindparam("b_id"))
+            .values(
+                state=bindparam("b_state"),
+                values=bindparam("b_values"),
+                error=bindparam("b_error"),
+                end_ms=end,
+            ),
+            [
+                {
+                    "b_id": e.run_id,
+                    "b_state": e.state,
+                    "b_values": e.values,
+                    "b_error": e.error[-4000:],
+                }
+                for e in ends
+            ],
+        )
+        write_series(self.metadata, conn, series)
+        conn.execute(
+            insert(db.events),
+            [
+                {
+                    "ts_ms": end,
+                    "kind": f"trial.{e.state}",
+                    "object_type": "run",
+                    "object_id": e.run_id,
+                    "actor": self.actor,
+                    "payload": {
+                        "study": study_id,
+                        "number": e.number,
+                        "values": e.values,
+                        "error": e.error[-500:],
+                    },
+                }
+                for e in ends
+            ],
+        )
 
     def abandon_running(self, study_id: str, note: str) -> list[TrialRecord]:
         """End as ``killed`` the trials a stopped driver left running, and return them."""

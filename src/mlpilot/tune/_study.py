@@ -32,7 +32,14 @@ from mlpilot.schedule._load import load_named
 from mlpilot.schedule._step import StepRef, ref_of, worker_importing_script
 from mlpilot.schedule._worker import source_of
 from mlpilot.tracking import Run, TrackingClient
-from mlpilot.tune._records import FINISHED, StudyRecord, StudyRecords, TrialEnd, TrialRecord
+from mlpilot.tune._records import (
+    FINISHED,
+    StudyRecord,
+    StudyRecords,
+    TrialEnd,
+    TrialRecord,
+    TrialStart,
+)
 from mlpilot.tune._report import write_report
 from mlpilot.tune._samplers import make_sampler, quiet
 from mlpilot.tune._space import Param, Space, as_space
@@ -352,6 +359,8 @@ class _Driver:
         self.parallel = limit
         self.started_at = time.monotonic()
         self.error: InvalidInputError | None = None
+        #: Trials that ended since the last write: recorded with the next turn's starts.
+        self.ended: list[TrialEnd] = []
         #: How the study ended: ``failed`` when every trial failed.
         self.status = "failed"
 
@@ -382,12 +391,33 @@ class _Driver:
 
     def drive(self) -> str:
         while True:
-            self.launch()
+            asked = self.ask()
+            # What ended and what starts now, in one transaction: one commit per turn.
+            self.records.record(
+                self.study_id,
+                self.setup.metrics,
+                ends=self.ended,
+                starts=[
+                    TrialStart(
+                        run_id,
+                        number,
+                        params,
+                        self.setup.resources.cpus,
+                        self.experiment_id,
+                        self.setup.name,
+                    )
+                    for _, run_id, number, params in asked
+                ],
+            )
+            ended, self.ended = self.ended, []
+            if self.observer is not None:
+                for end in ended:
+                    self.observer(end.number, end.state, end.values)
+            self.submit(asked)
             if not self.running:
                 break
             done, _ = wait(list(self.running), timeout=_POLL_S, return_when=FIRST_COMPLETED)
-            if done:
-                self.land(done)
+            self.ended = self.land(done)
         if self.error is not None:
             raise self.error
         complete = sum(t.state == "complete" for t in self.finished)
@@ -397,8 +427,8 @@ class _Driver:
     def running_ids(self) -> list[str]:
         return [run_id for _, run_id, _, _ in self.running.values()]
 
-    def launch(self) -> None:
-        starts: list[tuple[str, int, dict[str, Any], int]] = []
+    def ask(self) -> list[tuple[optuna.trial.Trial, str, int, dict[str, Any]]]:
+        """Points for as many new trials as slots are free and the budget allows."""
         asked: list[tuple[optuna.trial.Trial, str, int, dict[str, Any]]] = []
         while len(self.running) + len(asked) < self.parallel and self.may_start(len(asked)):
             t0 = time.perf_counter()
@@ -408,13 +438,11 @@ class _Driver:
                 trial = self.study.ask()
                 params = self.setup.space.suggest(trial)
             self.sampler_s += time.perf_counter() - t0
-            run_id, number = uuid.uuid4().hex, self.next_number
+            asked.append((trial, uuid.uuid4().hex, self.next_number, params))
             self.next_number += 1
-            starts.append((run_id, number, params, self.setup.resources.cpus))
-            asked.append((trial, run_id, number, params))
-        if not asked:
-            return
-        self.records.start_trials(self.study_id, self.experiment_id, self.setup.name, starts)
+        return asked
+
+    def submit(self, asked: list[tuple[optuna.trial.Trial, str, int, dict[str, Any]]]) -> None:
         uri = self.client.store.metadata.uri
         now = time.monotonic()
         for trial, run_id, number, params in asked:
@@ -443,10 +471,11 @@ class _Driver:
             if self.observer is not None:
                 self.observer(number, "running", None)
 
-    def land(self, done: set[Future[TaskOutcome]]) -> None:
+    def land(self, done: set[Future[TaskOutcome]]) -> list[TrialEnd]:
+        """Tell the sampler how the ``done`` trials ended; they are recorded next turn."""
         ends: list[TrialEnd] = []
-        told: list[tuple[optuna.trial.Trial, TrialEnd]] = []
         now = time.monotonic()
+        t_sampler = 0.0
         for future in done:
             trial, run_id, number, t0 = self.running.pop(future)
             self.client.keep_alive(run_id, False)
@@ -455,26 +484,19 @@ class _Driver:
                 run_id, number, result.state, result.values, result.error, result.reports
             )
             ends.append(end)
-            told.append((trial, end))
             self.core_s += self.setup.resources.cpus * (now - t0)
-        self.records.end_trials(self.study_id, self.setup.metrics, ends)
-        t0 = time.perf_counter()
-        with quiet():
-            for trial, end in told:
+            self.finished.append(_as_record(end, self.setup.resources.cpus))
+            started = time.perf_counter()
+            with quiet():
                 for step, value in end.reports:
                     if math.isfinite(value):
                         trial.report(value, step)
                 if end.state == "complete":
                     self.study.tell(trial, end.values)
                 else:
-                    self.study.tell(
-                        trial, state=TrialState.PRUNED if end.state == "pruned" else TrialState.FAIL
-                    )
-        self.sampler_s += time.perf_counter() - t0
-        for _, end in told:
-            self.finished.append(_as_record(end, self.setup.resources.cpus))
-            if self.observer is not None:
-                self.observer(end.number, end.state, end.values)
+                    failed = TrialState.PRUNED if end.state == "pruned" else TrialState.FAIL
+                    self.study.tell(trial, state=failed)
+            t_sampler += time.perf_counter() - started
             if (
                 self.setup.pruner is not None
                 and end.state == "complete"
@@ -486,16 +508,19 @@ class _Driver:
                     f"{end.number} finished without reporting any; call "
                     "trial.report(value, step) in the objective, or tune without a pruner"
                 )
+        self.sampler_s += t_sampler
+        return ends
 
     def stop(self, status: str) -> None:
-        """End every running trial as ``status`` (the study is stopping)."""
-        ends = [
+        """Record the trials that ended, and end every running one as ``status``."""
+        ends = self.ended + [
             TrialEnd(run_id, number, status, error="the study was stopped while it ran")
             for _, run_id, number, _ in self.running.values()
         ]
         for run_id in self.running_ids():
             self.client.keep_alive(run_id, False)
         self.running.clear()
+        self.ended = []
         self.records.end_trials(self.study_id, self.setup.metrics, ends)
 
 
@@ -520,7 +545,7 @@ def _ending(run: Run, driver: _Driver, report: bool) -> Iterator[None]:
         status = "killed"
         raise
     finally:
-        if driver.running:
+        if driver.running or driver.ended:
             driver.stop("killed")
         driver.records.add_spent(run.id, time.monotonic() - driver.started_at)
         if status == "finished" and report:
