@@ -317,12 +317,13 @@ def _score(
     if not 10 <= resamples <= 100_000:
         raise InvalidInputError(f"resamples must be between 10 and 100,000, got {resamples}")
     columns = [_columns(p, t, scoring.task) for p, t in _in_score_order(preds, y)]
-    metrics = [m for m in scoring.suite.values() if not m.needs or preds[0].proba is not None]
+    with_proba = all(p.proba is not None for p in preds)
+    metrics = [m for m in scoring.suite.values() if not m.needs or with_proba]
     missing = [name for name in scoring.weights if name not in {m.name for m in metrics}]
     if missing:
         raise InvalidInputError(
             f"the composite weighs {', '.join(missing)}, which need class probabilities, "
-            "and the model has no predict_proba"
+            "and a model has no predict_proba"
         )
     return bootstrap(columns, metrics, len(y), count=resamples, seed=seed)
 

@@ -7,11 +7,14 @@ import datetime as dt
 import html
 from typing import Any
 
+from mlpilot.errors import InvalidInputError
 from mlpilot.registry._registry import ModelRegistry, VersionRecord
 
 
 def model_card(registry: ModelRegistry, uri: str, *, fmt: str = "markdown") -> str:
     """The card of the version ``uri`` names, as ``markdown`` or ``html``."""
+    if fmt not in ("markdown", "html"):
+        raise InvalidInputError(f"a model card is written as markdown or html, not {fmt!r}")
     version = registry.resolve(uri)
     model = registry.get_model(version.model)
     run = registry.client.get_run(version.run_id)

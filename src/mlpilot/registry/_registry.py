@@ -357,7 +357,8 @@ class ModelRegistry:
         decision: Mapping[str, Any] | None = None,
     ) -> AliasMove:
         """Point ``alias`` at ``version`` and record the move. The version's model bytes
-        must be in the store: an alias never points at a missing artifact."""
+        must be in the store and match their digest: an alias never points at a missing
+        or altered model."""
         alias = check_key(alias, "alias")
         target = self.get_version(name, version)
         if not self.client.store.artifacts.exists(target.digest):
@@ -365,6 +366,7 @@ class ModelRegistry:
                 f"version {version} of {name!r} has lost its model file; it cannot take "
                 f"the alias {alias!r}"
             )
+        self.client.store.artifacts.get_bytes(target.digest)  # raises if the bytes changed
         with self.metadata.write() as conn:
             previous = conn.execute(
                 select(db.model_aliases.c.version).where(
