@@ -127,3 +127,14 @@ def short_id(run_id: str) -> str:
 
 #: The ``--json`` flag every listing command takes.
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead.")]
+
+
+ExecutorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--executor", help="local (worker processes here) or ray (RAY_ADDRESS, or a local Ray)."
+    ),
+]
+CpusOption = Annotated[
+    int | None, typer.Option("--cpus", min=1, help="Cores the local executor may use (all).")
+]

@@ -30,15 +30,6 @@ app = typer.Typer(no_args_is_help=True, help="Run, list, show, resume and cancel
 RunIdArgument = Annotated[
     str, typer.Argument(metavar="RUN_ID", help="A run id or a unique prefix of 6+ characters.")
 ]
-ExecutorOption = Annotated[
-    str | None,
-    typer.Option(
-        "--executor", help="local (worker processes here) or ray (RAY_ADDRESS, or a local Ray)."
-    ),
-]
-CpusOption = Annotated[
-    int | None, typer.Option("--cpus", min=1, help="Cores the local executor may use (all).")
-]
 
 _TASK_STYLES = {
     "done": "green",
@@ -70,7 +61,7 @@ def run(
             help="A pipeline parameter (repeatable); VALUE is read as JSON, else as text.",
         ),
     ] = None,
-    executor: ExecutorOption = None,
+    executor: _output.ExecutorOption = None,
     policy: Annotated[
         str, typer.Option("--policy", help=f"One of: {', '.join(sorted(POLICIES))}.")
     ] = "makespan",
@@ -78,7 +69,7 @@ def run(
         str | None,
         typer.Option("--deadline", help="30m, 2h, 1d, or an ISO time (UTC unless it says)."),
     ] = None,
-    cpus: CpusOption = None,
+    cpus: _output.CpusOption = None,
     experiment: Annotated[
         str | None, typer.Option("--experiment", "-e", help="Experiment (pipelines).")
     ] = None,
@@ -109,8 +100,8 @@ def run(
 def resume(
     ctx: typer.Context,
     run_id: RunIdArgument,
-    executor: ExecutorOption = None,
-    cpus: CpusOption = None,
+    executor: _output.ExecutorOption = None,
+    cpus: _output.CpusOption = None,
     as_json: _output.JsonOption = False,
 ) -> None:
     """Finish a stopped run (its driver was killed, or it failed): every task that

@@ -19,15 +19,6 @@ app = typer.Typer(no_args_is_help=True, help="Run, list, show and resume hyperpa
 StudyArgument = Annotated[
     str, typer.Argument(metavar="STUDY", help="A study's name, or its run id (6+ characters).")
 ]
-ExecutorOption = Annotated[
-    str | None,
-    typer.Option(
-        "--executor", help="local (worker processes here) or ray (RAY_ADDRESS, or a local Ray)."
-    ),
-]
-CpusOption = Annotated[
-    int | None, typer.Option("--cpus", min=1, help="Cores the local executor may use (all).")
-]
 _STATE_STYLES = {
     "complete": "green",
     "pruned": "magenta",
@@ -91,8 +82,8 @@ def run(
         float | None,
         typer.Option("--trial-timeout", help="Seconds after which a trial is stopped as failed."),
     ] = None,
-    executor: ExecutorOption = None,
-    cpus: CpusOption = None,
+    executor: _output.ExecutorOption = None,
+    cpus: _output.CpusOption = None,
     experiment: Annotated[
         str | None, typer.Option("--experiment", "-e", help="Experiment (tuning).")
     ] = None,
@@ -135,8 +126,8 @@ def run(
 def resume(
     ctx: typer.Context,
     study: StudyArgument,
-    executor: ExecutorOption = None,
-    cpus: CpusOption = None,
+    executor: _output.ExecutorOption = None,
+    cpus: _output.CpusOption = None,
     as_json: _output.JsonOption = False,
 ) -> None:
     """Go on with a stopped study: every ended trial is kept, trials that were running

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from mlpilot.compute._base import Executor, Resources, TaskOutcome
 from mlpilot.compute._local import LocalExecutor
 from mlpilot.compute._ray import RayExecutor
@@ -14,6 +16,8 @@ __all__ = [
     "Resources",
     "TaskOutcome",
     "create_executor",
+    "executor_kind",
+    "open_executor",
 ]
 
 #: The executor kinds :func:`create_executor` knows.
@@ -51,3 +55,18 @@ def create_executor(
     raise InvalidInputError(
         f"unknown executor kind {kind!r}; choose one of: {', '.join(map(repr, _KINDS))}"
     )
+
+
+def open_executor(executor: str | Executor, cpus: int | None = None) -> tuple[Executor, bool]:
+    """``executor`` itself, or a new one of that kind (``ray`` joins ``RAY_ADDRESS`` when
+    it is set); the flag says whether the caller made it, and so shuts it down."""
+    if isinstance(executor, Executor):
+        return executor, False
+    if executor == "ray":
+        return create_executor("ray", cpus=cpus, address=os.environ.get("RAY_ADDRESS")), True
+    return create_executor(executor, cpus=cpus), True
+
+
+def executor_kind(pool: Executor) -> str:
+    """The name that makes an executor like ``pool`` again, for a resumed run."""
+    return "ray" if isinstance(pool, RayExecutor) else "local"

@@ -6,20 +6,18 @@ import contextlib
 import dataclasses
 import inspect
 import json
-import multiprocessing
-import os
 import pickle
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from mlpilot.compute import Executor, create_executor
+from mlpilot.compute import Executor, executor_kind, open_executor
 from mlpilot.errors import ConflictError, InvalidInputError
 from mlpilot.schedule._deadline import parse_deadline
 from mlpilot.schedule._driver import Driver, Observer, TaskState
 from mlpilot.schedule._graph import Graph, outputs_in, substitute
 from mlpilot.schedule._records import COMPLETE, PipelineRecords, TaskRecord
-from mlpilot.schedule._step import building, worker_importing_script
+from mlpilot.schedule._step import building, refuse_in_worker
 from mlpilot.schedule._worker import source_of
 from mlpilot.schedule.policies import POLICIES
 from mlpilot.tracking import Run, TrackingClient
@@ -113,15 +111,7 @@ class Pipeline:
                 progress.
             on_start: Called with the run once its rows exist, before any task runs.
         """
-        if getattr(multiprocessing.current_process(), "_inheriting", False) or (
-            worker_importing_script()
-        ):
-            # A worker process is importing the script that called run(): without the
-            # guard below, every worker would start the pipeline again.
-            raise InvalidInputError(
-                "a worker process imported the script that runs this pipeline, and the "
-                'script ran it again; put the call under `if __name__ == "__main__":`'
-            )
+        refuse_in_worker("pipeline")
         if policy not in POLICIES:
             raise InvalidInputError(
                 f"unknown policy {policy!r}; choose one of {', '.join(sorted(POLICIES))}"
@@ -131,7 +121,7 @@ class Pipeline:
         params = _jsonable(self.params(params))
         graph, returned = self.build(params)
         client = client or TrackingClient()
-        pool, owned = _executor(executor, cpus)
+        pool, owned = open_executor(executor, cpus)
         try:
             _check_fits(graph, pool)
             run = client.create_run(
@@ -151,7 +141,7 @@ class Pipeline:
                     source=self.source,
                     params=params,
                     policy=policy,
-                    executor=_kind(pool),
+                    executor=executor_kind(pool),
                     deadline_ms=None if deadline_s is None else int(deadline_s * 1000),
                     tasks=[
                         {
@@ -210,11 +200,6 @@ def _ending(run: Run) -> Iterator[None]:
 def _check_fits(graph: Graph, pool: Executor) -> None:
     for task in graph.tasks.values():
         pool.check(task.step.resources(task.step.min_cpus))
-
-
-def _kind(pool: Executor) -> str:
-    """The name that makes an executor like ``pool`` again when the run is resumed."""
-    return "ray" if type(pool).__name__ == "RayExecutor" else "local"
 
 
 def pipeline(fn: Callable[..., Any] | None = None, /, *, name: str | None = None) -> Any:
@@ -308,7 +293,7 @@ def resume_pipeline(
             client.reopen_run(run_id).end("finished")
             return PipelineRun(run_id, record.pipeline, "finished", client, returned)
         raise ConflictError(f"run {run_id} finished every task; there is nothing to resume")
-    pool, owned = _executor(executor or record.executor, cpus)
+    pool, owned = open_executor(executor or record.executor, cpus)
     try:
         _check_fits(graph, pool)
         run = client.reopen_run(run_id)  # refuses if another resume got there first
@@ -359,14 +344,6 @@ def cancel_pipeline(run_id: str, *, client: TrackingClient | None = None) -> str
         raise ConflictError(f"run {run_id} is not running (it is {record.status})")
     records.request_cancel(run_id)
     return "cancelling"
-
-
-def _executor(executor: str | Executor, cpus: int | None) -> tuple[Executor, bool]:
-    if isinstance(executor, Executor):
-        return executor, False
-    if executor == "ray":
-        return create_executor("ray", cpus=cpus, address=os.environ.get("RAY_ADDRESS")), True
-    return create_executor(executor, cpus=cpus), True
 
 
 def _jsonable(params: Mapping[str, Any]) -> dict[str, Any]:

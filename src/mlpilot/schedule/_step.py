@@ -11,6 +11,7 @@ import contextvars
 import dataclasses
 import functools
 import inspect
+import multiprocessing
 import os
 import types
 from collections.abc import Callable, Iterable, Sequence
@@ -38,6 +39,19 @@ _importing_script = False
 def worker_importing_script() -> bool:
     """Whether a worker process is importing the script that defines the running steps."""
     return _importing_script
+
+
+def refuse_in_worker(what: str) -> None:
+    """Refuse to start ``what`` while a worker process imports the user's script.
+
+    A worker loads the script that defines its function; without a main guard, the
+    script's top level would start the pipeline or study again in every worker.
+    """
+    if getattr(multiprocessing.current_process(), "_inheriting", False) or _importing_script:
+        raise InvalidInputError(
+            f"a worker process imported the script that runs this {what}, and the script "
+            f'ran it again; put the call under `if __name__ == "__main__":`'
+        )
 
 
 # The longest backoff between two attempts, however many attempts came before.

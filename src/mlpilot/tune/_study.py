@@ -13,8 +13,6 @@ import contextlib
 import dataclasses
 import json
 import math
-import multiprocessing
-import os
 import random
 import time
 import uuid
@@ -25,11 +23,11 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from mlpilot.compute import Executor, Resources, TaskOutcome, create_executor
+from mlpilot.compute import Executor, Resources, TaskOutcome, executor_kind, open_executor
 from mlpilot.errors import ConflictError, InvalidInputError
 from mlpilot.schedule._deadline import parse_duration
 from mlpilot.schedule._load import load_named
-from mlpilot.schedule._step import StepRef, ref_of, worker_importing_script
+from mlpilot.schedule._step import StepRef, ref_of, refuse_in_worker
 from mlpilot.schedule._worker import source_of
 from mlpilot.tracking import Run, TrackingClient
 from mlpilot.tune._records import (
@@ -155,7 +153,7 @@ def tune(
         report: Store plots, importances and an HTML page with the study when it ends
             (about a second; see :func:`~mlpilot.tune.write_report`).
     """
-    _refuse_in_worker()
+    refuse_in_worker("study")
     dirs = list(directions) if directions is not None else [direction]
     for d in dirs:
         if d not in ("maximize", "minimize"):
@@ -207,7 +205,7 @@ def tune(
     grid = the_space.grid() if sampler == "grid" else None
     client = client or TrackingClient()
     records = StudyRecords(client.store.metadata, client.settings.user)
-    pool, owned = _executor(executor, cpus)
+    pool, owned = open_executor(executor, cpus)
     try:
         pool.check(setup.resources)
         run = client.create_run(
@@ -240,7 +238,7 @@ def tune(
                     "timeout_s": trial_timeout_s,
                     "parallel": parallel,
                 },
-                executor=_kind(pool),
+                executor=executor_kind(pool),
                 objective_kwargs=setup.kwargs,
             )
             driver = _Driver(setup, run.id, client, records, pool, observer, run.experiment, [], [])
@@ -266,7 +264,7 @@ def resume_study(
     running when the study stopped are marked ``killed`` and their points are tried
     again first. Refused while the study is running in another process.
     """
-    _refuse_in_worker()
+    refuse_in_worker("study")
     client = client or TrackingClient()
     client.mark_dead_runs()
     records = StudyRecords(client.store.metadata, client.settings.user)
@@ -277,7 +275,7 @@ def resume_study(
             "has stopped"
         )
     setup = _setup_of(record)
-    pool, owned = _executor(executor or record.executor, cpus)
+    pool, owned = open_executor(executor or record.executor, cpus)
     try:
         run = client.reopen_run(record.run_id)
         with _failing(run):
@@ -655,29 +653,6 @@ def _setup_of(record: StudyRecord) -> _Setup:
         parallel=resources.get("parallel"),
         kwargs=record.objective_kwargs or {},
     )
-
-
-def _refuse_in_worker() -> None:
-    if getattr(multiprocessing.current_process(), "_inheriting", False) or (
-        worker_importing_script()
-    ):
-        # A worker importing the script that started the study would start it again.
-        raise InvalidInputError(
-            "a worker process imported the script that runs this study, and the script "
-            'ran it again; put the call under `if __name__ == "__main__":`'
-        )
-
-
-def _executor(executor: str | Executor, cpus: int | None) -> tuple[Executor, bool]:
-    if isinstance(executor, Executor):
-        return executor, False
-    if executor == "ray":
-        return create_executor("ray", cpus=cpus, address=os.environ.get("RAY_ADDRESS")), True
-    return create_executor(executor, cpus=cpus), True
-
-
-def _kind(pool: Executor) -> str:
-    return "ray" if type(pool).__name__ == "RayExecutor" else "local"
 
 
 class Study:
