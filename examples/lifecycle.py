@@ -29,6 +29,7 @@ from typing import Any
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sklearn.datasets import load_breast_cancer
@@ -263,9 +264,11 @@ def main() -> None:
 
         def observe(task: str, status: str) -> None:
             if task not in bars:
-                bars[task] = progress.add_task(task, total=1)
+                bars[task] = progress.add_task(escape(task), total=1)
             ended = status in ("done", "cached", "failed", "skipped", "cancelled")
-            progress.update(bars[task], description=f"{task}: {status}", completed=int(ended))
+            progress.update(
+                bars[task], description=escape(f"{task}: {status}"), completed=int(ended)
+            )
 
         run = lifecycle.run(
             {"families": args.families, "trials": args.trials},
