@@ -19,7 +19,7 @@ from mlpilot.tune._samplers import quiet
 if TYPE_CHECKING:
     import optuna
 
-    from mlpilot.tune._study import Study
+    from mlpilot.tune._results import Study
 
 #: Rows of the trial table in the HTML report, best first.
 _TABLE_ROWS = 50
