@@ -251,9 +251,9 @@ def compare(
 ) -> Comparison:
     """Score both models on the same rows and resamples, and test the difference."""
     scoring = scoring or Scoring()
-    preds = [predict(m, features, scoring.task) for m in (challenger, champion)]
-    y = _target(target, len(preds[0].values))
-    points, draws = _score(preds, y, scoring, resamples, seed)
+    preds, y, points, draws = _scored(
+        [challenger, champion], features, target, scoring, resamples, seed
+    )
     challenger_eval, champion_eval = (
         _evaluation(p, d, scoring, len(y), resamples, confidence, seed, data)
         for p, d in zip(points, draws, strict=True)
@@ -293,13 +293,26 @@ def compare_many(
 ) -> list[Evaluation]:
     """Evaluate several models on the same rows and resamples."""
     scoring = scoring or Scoring()
-    preds = [predict(m, features, scoring.task) for m in models]
-    y = _target(target, len(preds[0].values))
-    points, draws = _score(preds, y, scoring, resamples, seed)
+    _, y, points, draws = _scored(models, features, target, scoring, resamples, seed)
     return [
         _evaluation(p, d, scoring, len(y), resamples, confidence, seed, data)
         for p, d in zip(points, draws, strict=True)
     ]
+
+
+def _scored(
+    models: list[Any],
+    features: pd.DataFrame | np.ndarray,
+    target: Any,
+    scoring: Scoring,
+    resamples: int,
+    seed: int,
+) -> tuple[list[Predictions], np.ndarray, list[dict[str, float]], list[dict[str, np.ndarray]]]:
+    """Each model's predictions, the target, and every metric's value and resamples."""
+    preds = [predict(m, features, scoring.task) for m in models]
+    y = _target(target, len(preds[0].values))
+    points, draws = _score(preds, y, scoring, resamples, seed)
+    return preds, y, points, draws
 
 
 def _target(target: Any, rows: int) -> np.ndarray:

@@ -7,6 +7,7 @@ for some choices of a categorical one (``C`` only when ``model`` is ``"svm"``).
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import math
 import tomllib
@@ -32,7 +33,7 @@ MAX_GRID = 100_000
 
 
 @dataclasses.dataclass(frozen=True)
-class Param:
+class Param(abc.ABC):
     """What every parameter has: the choices of other parameters it exists for."""
 
     #: ``{"model": "svm"}`` or ``{"model": ["svm", "linear"]}``: the parameter exists
@@ -54,17 +55,21 @@ class Param:
         """``when``, each value a tuple of choices."""
         return self.when  # type: ignore[return-value]  # made tuples in __post_init__
 
+    @abc.abstractmethod
     def distribution(self) -> BaseDistribution:
-        raise NotImplementedError
+        """The Optuna distribution of this parameter."""
 
+    @abc.abstractmethod
     def suggest(self, trial: optuna.Trial, name: str) -> Any:
-        raise NotImplementedError
+        """Ask ``trial`` for a value of this parameter, called ``name``."""
 
+    @abc.abstractmethod
     def grid(self, name: str) -> list[Any]:
-        raise NotImplementedError
+        """Every value the grid sampler tries."""
 
+    @abc.abstractmethod
     def to_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The parameter as stored with a study (see :meth:`Space.from_dict`)."""
 
 
 @dataclasses.dataclass(frozen=True)
