@@ -6,7 +6,6 @@ import dataclasses
 import platform
 import shutil
 import uuid
-from importlib import metadata as package_metadata
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -24,6 +23,7 @@ from mlpilot.config import Settings
 from mlpilot.errors import MlpilotError
 from mlpilot.store import ArtifactStore, MetadataStore
 from mlpilot.store._migrate import current_revision, head_revision
+from mlpilot.tracking._models import package_version
 
 #: Packages whose versions matter when reporting a problem.
 PACKAGES = ("sqlalchemy", "alembic", "fsspec", "pyarrow", "pandas", "scikit-learn", "skops")
@@ -62,7 +62,7 @@ def doctor(ctx: typer.Context, as_json: _output.JsonOption = False) -> None:
         "mlpilot": mlpilot.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "packages": {name: _version(name) for name in PACKAGES},
+        "packages": {name: package_version(name) for name in PACKAGES},
         "settings": _settings_document(settings),
         "checks": [dataclasses.asdict(c) for c in checks],
         "ok": all(check.ok for check in checks),
@@ -177,10 +177,3 @@ def _hide_url_password(url: str) -> str:
     netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
     netloc += f":{parts.port}" if parts.port else ""
     return urlunsplit(parts._replace(netloc=netloc))
-
-
-def _version(package: str) -> str | None:
-    try:
-        return package_metadata.version(package)
-    except package_metadata.PackageNotFoundError:
-        return None

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import platform
 import re
 from collections.abc import Mapping
-from importlib import metadata as package_metadata
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select
@@ -26,7 +24,7 @@ from mlpilot.registry._signature import Signature
 from mlpilot.store import _schema as db
 from mlpilot.store import now_ms
 from mlpilot.tracking import TrackingClient
-from mlpilot.tracking._models import META_FILE, MODEL_FILE, load_skops
+from mlpilot.tracking._models import META_FILE, load_bytes, model_file, package_version, read_meta
 from mlpilot.tracking._validate import check_key
 
 #: The alias a server follows and promotion moves.
@@ -214,18 +212,20 @@ class ModelRegistry:
         """
         name = _model_name(name)
         run_id = self.client.resolve_run_id(run_id)
-        path = f"{artifact}/{MODEL_FILE}"
         records = {a.path: a for a in self.client.list_artifacts(run_id, artifact)}
-        if path not in records:
+        if f"{artifact}/{META_FILE}" not in records:
             raise NotFoundError(
                 f"run {run_id} logged no model {artifact!r}; log it with run.log_model(model)"
             )
-        meta = json.loads(self.client.read_artifact(run_id, f"{artifact}/{META_FILE}"))
+        meta = read_meta(self.client, run_id, artifact)
+        path = f"{artifact}/{model_file(meta)}"
+        if path not in records:
+            raise NotFoundError(f"run {run_id} has no {path!r}, which its model.json names")
         if dataset is not None:
             dataset = self.client.datasets.get(dataset).ref
         environment = {
             "python": platform.python_version(),
-            "packages": {p: _version(p) for p in _PACKAGES},
+            "packages": {p: package_version(p) for p in _PACKAGES} | meta.get("packages", {}),
             "model_class": meta.get("class"),
             "code_digest": code_digest,
             "seeds": dict(seeds or {}),
@@ -333,10 +333,8 @@ class ModelRegistry:
         registered (a file changed since then is refused)."""
         version = uri if isinstance(uri, VersionRecord) else self.resolve(uri)
         data = self.client.store.artifacts.get_bytes(version.digest)  # verifies the sha256
-        meta = json.loads(
-            self.client.read_artifact(version.run_id, f"{version.artifact}/{META_FILE}")
-        )
-        return load_skops(data, meta, f"model {version.model} version {version.version}")
+        meta = read_meta(self.client, version.run_id, version.artifact)
+        return load_bytes(data, meta, f"model {version.model} version {version.version}")
 
     def check_loadable(self, uri: str) -> VersionRecord:
         """Load the version and check it against its record: digest, and signature."""
@@ -482,13 +480,6 @@ def _version_record(row: Any, aliases: list[str]) -> VersionRecord:
         row.created_by,
         sorted(aliases),
     )
-
-
-def _version(package: str) -> str | None:
-    try:
-        return package_metadata.version(package)
-    except package_metadata.PackageNotFoundError:
-        return None
 
 
 def code_digest(*sources: str) -> str:

@@ -483,9 +483,19 @@ class TrackingClient:
             entries.append((path, blob.digest, blob.size))
         return self._record_artifacts(run_id, entries)
 
-    def log_model(self, run_id: str, model: Any, name: str = "model") -> list[ArtifactRecord]:
-        """Store a fitted scikit-learn model in the skops format (see ``load_model``)."""
-        return _models.log_model(self, run_id, model, name)
+    def log_model(
+        self,
+        run_id: str,
+        model: Any,
+        name: str = "model",
+        *,
+        input_example: Any = None,
+        classes: Sequence[Any] | None = None,
+    ) -> list[ArtifactRecord]:
+        """Store a fitted model in a safe format (see :meth:`Run.log_model`)."""
+        return _models.log_model(
+            self, run_id, model, name, input_example=input_example, classes=classes
+        )
 
     def load_model(self, run_id: str, name: str = "model") -> Any:
         """Load a model stored with ``log_model``, after verifying its bytes."""
@@ -501,7 +511,7 @@ class TrackingClient:
         """``(run_id, model name)`` of every model the runs logged, in one query."""
         if not run_ids:
             return []
-        suffix = f"/{_models.MODEL_FILE}"
+        suffix = f"/{_models.META_FILE}"
         with self._metadata.read() as conn:
             rows = conn.execute(
                 select(db.run_artifacts.c.run_id, db.run_artifacts.c.path)

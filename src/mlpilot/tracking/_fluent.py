@@ -100,8 +100,14 @@ def log_artifact(
     return _require_active().log_artifact(local_path, artifact_path)
 
 
-def log_model(model: Any, name: str = "model") -> list[ArtifactRecord]:
-    return _require_active().log_model(model, name)
+def log_model(
+    model: Any,
+    name: str = "model",
+    *,
+    input_example: Any = None,
+    classes: Sequence[Any] | None = None,
+) -> list[ArtifactRecord]:
+    return _require_active().log_model(model, name, input_example=input_example, classes=classes)
 
 
 def register_dataset(

@@ -96,9 +96,20 @@ class Run:
         data = json.dumps(value, indent=2, sort_keys=True, default=str).encode("utf-8")
         return self.client.log_blobs(self.id, {artifact_path: data})[0]
 
-    def log_model(self, model: Any, name: str = "model") -> list[ArtifactRecord]:
-        """Store a fitted model in a safe format (skops for scikit-learn) under ``name/``."""
-        return _models.log_model(self.client, self.id, model, name)
+    def log_model(
+        self,
+        model: Any,
+        name: str = "model",
+        *,
+        input_example: Any = None,
+        classes: Sequence[Any] | None = None,
+    ) -> list[ArtifactRecord]:
+        """Store a fitted model under ``name/`` in a safe format: skops for
+        scikit-learn, the native formats of XGBoost and LightGBM, an exported program
+        for PyTorch (which needs ``input_example``, and ``classes`` for a classifier)."""
+        return _models.log_model(
+            self.client, self.id, model, name, input_example=input_example, classes=classes
+        )
 
     def read_dataset(
         self,
