@@ -11,6 +11,12 @@ from mlpilot.store._datasets import (
 from mlpilot.store._diff import ColumnChange, DatasetDiff, diff_versions
 from mlpilot.store._gc import GcReport, collect_garbage
 from mlpilot.store._metadata import MetadataStore, now_ms
+from mlpilot.store._predictions import (
+    PredictionBatch,
+    PredictionLog,
+    read_predictions,
+    record_labels,
+)
 from mlpilot.store._profile import ColumnProfile
 from mlpilot.store._reader import DatasetReader
 from mlpilot.store._store import Store, open_store
@@ -31,6 +37,8 @@ __all__ = [
     "GcReport",
     "Lineage",
     "MetadataStore",
+    "PredictionBatch",
+    "PredictionLog",
     "RuleFailure",
     "RunLink",
     "Store",
@@ -39,5 +47,7 @@ __all__ = [
     "diff_versions",
     "now_ms",
     "open_store",
+    "read_predictions",
+    "record_labels",
     "validate_artifact_path",
 ]

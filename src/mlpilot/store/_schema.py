@@ -391,6 +391,40 @@ alias_moves = Table(
     Index(None, "model", "alias", "id"),
 )
 
+# Served predictions, one row per predicted row of a sampled request, as the inference
+# server logs them; monitoring reads them back by model and time.
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=False),
+    # The row's index within its request.
+    Column("row", Integer, nullable=False),
+    Column("model", String(MAX_KEY_LENGTH), nullable=False),
+    Column("version", Integer, nullable=False),
+    # primary, canary or shadow
+    Column("role", String(16), nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("latency_ms", Float(53), nullable=False),
+    # The row's inputs as a {column: value} object.
+    Column("features", JSON, nullable=False),
+    Column("prediction", JSON, nullable=False),
+    # Class probabilities, where the model gives them.
+    Column("scores", JSON, nullable=True),
+    Index(None, "model", "ts_ms"),
+    Index(None, "request_id", "row"),
+)
+
+# Ground truth that arrives after the prediction, matched to it by (request_id, row).
+prediction_labels = Table(
+    "prediction_labels",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("row", Integer, primary_key=True),
+    Column("label", JSON, nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+)
+
 #: Columns that hold artifact digests. Garbage collection keeps every blob named here;
 #: a package that stores digests in a new table adds its column to this list.
 DIGEST_COLUMNS: list[Column[str]] = [
