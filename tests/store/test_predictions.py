@@ -324,6 +324,20 @@ def test_features_become_columns_renamed_where_they_clash(store: Store, open_log
     assert frame["scores"].tolist() == [[0.9, 0.1], [0.2, 0.8]]
 
 
+def test_features_given_as_columns_are_stored_as_rows(store: Store, open_log: OpenLog) -> None:
+    log = open_log(flush_interval_s=NEVER)
+    log.record(batch("r1", features={"age": [30, 41, 52], "plan": ["pro", "free", "pro"]}, rows=3))
+    with pytest.raises(InvalidInputError, match="different lengths"):
+        log.record(batch("r2", features={"age": [30, 41]}, rows=3))
+    log.flush()
+
+    frame = read_predictions(store.metadata, "churn")
+
+    assert frame["age"].tolist() == [30, 41, 52]
+    assert frame["plan"].tolist() == ["pro", "free", "pro"]
+    assert frame["row"].tolist() == [0, 1, 2]
+
+
 def test_labels_are_joined_by_request_and_row(store: Store, open_log: OpenLog) -> None:
     log = open_log(flush_interval_s=NEVER)
     log.record(batch("r1"))

@@ -65,8 +65,9 @@ class PredictionBatch:
     role: str
     ts_ms: int
     latency_ms: float
-    #: One ``{column: value}`` mapping per row.
-    features: list[dict[str, Any]]
+    #: One ``{column: value}`` mapping per row, or the columns as ``{column: [values]}``
+    #: (a server's form: turned into rows in the writer's thread, off the request path).
+    features: list[dict[str, Any]] | Mapping[str, list[Any]]
     #: One predicted value per row.
     predictions: list[Any]
     #: One list of class probabilities per row, where the model gives them.
@@ -419,6 +420,12 @@ def _batch_rows(batch: PredictionBatch) -> list[dict[str, Any]]:
         "ts_ms": int(batch.ts_ms),
         "latency_ms": float(batch.latency_ms),
     }
+    per_row = batch.features
+    if isinstance(per_row, Mapping):
+        names = list(per_row)
+        per_row = [
+            dict(zip(names, row, strict=True)) for row in zip(*per_row.values(), strict=True)
+        ]
     return [
         {
             **common,
@@ -428,7 +435,7 @@ def _batch_rows(batch: PredictionBatch) -> list[dict[str, Any]]:
             "scores": json_safe(row_scores),
         }
         for index, (features, prediction, row_scores) in enumerate(
-            zip(batch.features, batch.predictions, scores, strict=True)
+            zip(per_row, batch.predictions, scores, strict=True)
         )
     ]
 
@@ -516,7 +523,11 @@ def _check_batch(batch: PredictionBatch) -> int:
     if not isinstance(latency, numbers.Real) or not (math.isfinite(latency) and latency >= 0):
         raise InvalidInputError(f"latency_ms is a finite number >= 0, got {latency!r}")
     rows = len(batch.predictions)
-    if len(batch.features) != rows or (batch.scores is not None and len(batch.scores) != rows):
+    features = batch.features
+    given = len(next(iter(features.values()), ())) if isinstance(features, Mapping) else None
+    if (len(features) if given is None else given) != rows or (
+        batch.scores is not None and len(batch.scores) != rows
+    ):
         given = "features, predictions" + (" and scores" if batch.scores is not None else "")
         raise InvalidInputError(
             f"request {batch.request_id!r} has {given} of different lengths; give one of "
