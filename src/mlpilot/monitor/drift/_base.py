@@ -1,0 +1,75 @@
+"""The plug-in point for drift tests."""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from mlpilot.errors import InvalidInputError
+from mlpilot.monitor.drift._frame import ColumnKind
+from mlpilot.monitor.drift._profile import ReferenceProfile
+from mlpilot.monitor.drift._report import ColumnResult
+from mlpilot.monitor.drift._window import Window
+
+
+class DriftTest(abc.ABC):
+    """One way of telling whether a column of current data drifted from the reference.
+
+    A subclass names itself, says which kinds of column it applies to, and compares the
+    columns the window can be compared on; :meth:`check` marks the others not
+    evaluable. ``threshold`` is the value recorded with each result.
+    """
+
+    name: ClassVar[str]
+    threshold: float
+
+    @abc.abstractmethod
+    def applies_to(self, kind: ColumnKind) -> bool:
+        """Whether the test compares columns of ``kind`` (numeric or categorical)."""
+
+    @abc.abstractmethod
+    def compare(self, window: Window, columns: Sequence[str]) -> list[ColumnResult]:
+        """One result for each of ``columns``, all of which the window can be compared on."""
+
+    def check(self, profile: ReferenceProfile, window: Window | Any) -> list[ColumnResult]:
+        """Results for every column of ``profile`` that the test applies to.
+
+        ``window`` is a :class:`Window` read against ``profile``, or the current data
+        itself (a pandas DataFrame or a pyarrow Table).
+        """
+        if not isinstance(window, Window):
+            window = Window(profile, window)
+        elif window.profile is not profile:
+            raise InvalidInputError("the window was read against another reference profile")
+        names = [name for name, column in profile.columns.items() if self.applies_to(column.kind)]
+        compared = {
+            result.column: result
+            for result in self.compare(window, [n for n in names if n not in window.problems])
+        }
+        return [
+            ColumnResult.not_evaluable(name, self.name, self.threshold, window.problems[name])
+            if name in window.problems
+            else compared[name]
+            for name in names
+        ]
+
+
+def significance(alpha: float) -> float:
+    """``alpha``, checked to be a significance level strictly between 0 and 1."""
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
+        raise InvalidInputError(f"alpha must be a number between 0 and 1, got {alpha!r}")
+    return float(alpha)
+
+
+def positive(name: str, value: float) -> float:
+    """``value``, checked to be a finite number above 0."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise InvalidInputError(f"{name} must be a finite number above 0, got {value!r}")
+    return float(value)

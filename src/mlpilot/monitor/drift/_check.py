@@ -1,0 +1,92 @@
+"""The front door: check a window of current data against a reference profile."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from mlpilot.errors import InvalidInputError
+from mlpilot.monitor.drift._base import DriftTest
+from mlpilot.monitor.drift._chi2 import ChiSquareTest
+from mlpilot.monitor.drift._ks import KSTest
+from mlpilot.monitor.drift._profile import ReferenceProfile
+from mlpilot.monitor.drift._psi import PSITest
+from mlpilot.monitor.drift._report import DriftReport
+from mlpilot.monitor.drift._window import Window
+
+#: The drift tests ``check_drift`` knows by name.
+DRIFT_TESTS: dict[str, type[DriftTest]] = {"ks": KSTest, "psi": PSITest, "chi2": ChiSquareTest}
+
+
+def check_drift(
+    profile: ReferenceProfile,
+    window: Any,
+    tests: Sequence[str | DriftTest] | str = ("ks", "psi", "chi2"),
+    *,
+    alpha: float = 0.05,
+    psi_threshold: float = 0.2,
+    bonferroni: bool = False,
+) -> DriftReport:
+    """Test every column of ``window`` for drift from the reference ``profile``.
+
+    Each test runs on the columns of the kinds it applies to: KS on numeric columns,
+    chi-square on categorical ones, PSI on both. A column that cannot be compared (it
+    is missing, holds values of another type, or all its values are missing) gets a
+    not-evaluable result with the reason; an empty window gives a report that is not
+    evaluable as a whole.
+
+    Args:
+        profile: the reference, from :meth:`ReferenceProfile.from_frame`.
+        window: the current rows, a pandas DataFrame or a pyarrow Table.
+        tests: names from :data:`DRIFT_TESTS`, or :class:`DriftTest` objects.
+        alpha: the significance level of the tests named ``ks`` and ``chi2``.
+        psi_threshold: the index from which the test named ``psi`` reports drift.
+        bonferroni: divide ``alpha`` by the number of columns each test compares.
+
+    Returns:
+        The report, with one result per column and test.
+
+    Raises:
+        InvalidInputError: an unknown or repeated test, a bad ``alpha`` or
+            ``psi_threshold``, or a ``profile`` or ``window`` of the wrong type.
+
+    Example::
+
+        profile = ReferenceProfile.from_frame(train)
+        report = check_drift(profile, last_hour)
+        report.drifted_columns        # ['age', 'country']
+    """
+    chosen = _tests(tests, alpha, psi_threshold, bonferroni)
+    read = Window(profile, window)
+    if read.rows == 0:
+        return DriftReport((), 0, profile.rows, reason="empty window")
+    order = {name: position for position, name in enumerate(profile.columns)}
+    results = [result for test in chosen for result in test.check(profile, read)]
+    results.sort(key=lambda result: order[result.column])
+    return DriftReport(tuple(results), read.rows, profile.rows)
+
+
+def _tests(
+    tests: Sequence[str | DriftTest] | str, alpha: float, psi_threshold: float, bonferroni: bool
+) -> list[DriftTest]:
+    made: dict[str, DriftTest] = {}
+    for test in [tests] if isinstance(tests, str) else tests:
+        if isinstance(test, DriftTest):
+            made_test = test
+        elif test == "psi":
+            made_test = PSITest(psi_threshold)
+        elif test == "ks":
+            made_test = KSTest(alpha, bonferroni=bonferroni)
+        elif test == "chi2":
+            made_test = ChiSquareTest(alpha, bonferroni=bonferroni)
+        else:
+            raise InvalidInputError(
+                f"unknown drift test {test!r}; choose from {', '.join(DRIFT_TESTS)} "
+                "or pass a DriftTest"
+            )
+        if made_test.name in made:
+            raise InvalidInputError(f"drift test {made_test.name!r} is asked for twice")
+        made[made_test.name] = made_test
+    if not made:
+        raise InvalidInputError("no drift tests given; name at least one, e.g. tests=('ks',)")
+    return list(made.values())
