@@ -15,9 +15,11 @@ from mlpilot.cli import (
     _artifacts,
     _datasets,
     _doctor,
+    _events,
     _experiments,
     _gc,
     _models,
+    _monitor,
     _output,
     _pipelines,
     _runs,
@@ -93,6 +95,9 @@ app.add_typer(_pipelines.app, name="pipelines")
 app.add_typer(_tune.app, name="tune")
 app.add_typer(_models.app, name="models")
 app.command("evaluate")(_models.evaluate_command)
+app.add_typer(_monitor.app, name="monitor")
+app.add_typer(_monitor.alerts_app, name="alerts")
+app.command("events")(_events.events_command)
 app.command("gc")(_gc.gc)
 app.command("doctor")(_doctor.doctor)
 

@@ -1,5 +1,23 @@
-"""Monitoring models in production: drift of their input data from a reference."""
+"""Monitoring models in production: drift of their traffic from a reference, performance
+on labels that arrive later, latency, alert rules and the actions they take."""
 
+from mlpilot.monitor._monitor import (
+    RESCORE_WINDOWS,
+    Monitors,
+    create_monitor,
+    run_once,
+)
+from mlpilot.monitor._records import AlertRecord, Monitor, WindowResult
+from mlpilot.monitor._report import write_window_report
+from mlpilot.monitor._rules import METRICS, Condition, Rule
+from mlpilot.monitor.actions import (
+    ACTIONS,
+    Action,
+    AlertContext,
+    RetrainAction,
+    RollbackAction,
+    WebhookAction,
+)
 from mlpilot.monitor.drift import (
     DRIFT_TESTS,
     SAMPLE_SIZE,
@@ -20,6 +38,23 @@ from mlpilot.monitor.drift import (
 )
 
 __all__ = [
+    "ACTIONS",
+    "METRICS",
+    "RESCORE_WINDOWS",
+    "Action",
+    "AlertContext",
+    "AlertRecord",
+    "Condition",
+    "Monitor",
+    "Monitors",
+    "RetrainAction",
+    "RollbackAction",
+    "Rule",
+    "WebhookAction",
+    "WindowResult",
+    "create_monitor",
+    "run_once",
+    "write_window_report",
     "DRIFT_TESTS",
     "SAMPLE_SIZE",
     "CategoricalColumn",

@@ -9,6 +9,7 @@ from mlpilot.store._datasets import (
     RunLink,
 )
 from mlpilot.store._diff import ColumnChange, DatasetDiff, diff_versions
+from mlpilot.store._events import Event, read_events
 from mlpilot.store._gc import GcReport, collect_garbage
 from mlpilot.store._metadata import MetadataStore, now_ms
 from mlpilot.store._predictions import (
@@ -34,6 +35,7 @@ __all__ = [
     "DatasetStore",
     "DatasetSummary",
     "DatasetVersion",
+    "Event",
     "GcReport",
     "Lineage",
     "MetadataStore",
@@ -47,6 +49,7 @@ __all__ = [
     "diff_versions",
     "now_ms",
     "open_store",
+    "read_events",
     "read_predictions",
     "record_labels",
     "validate_artifact_path",

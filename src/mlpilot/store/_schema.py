@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -425,6 +426,104 @@ prediction_labels = Table(
     Column("ts_ms", BigInteger, nullable=False),
 )
 
+# A monitor of a served model: what it compares the model's traffic with, how it cuts
+# the traffic into windows, and the rules that raise alerts. The reference profile is
+# computed once and kept as an artifact blob.
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("name", String(MAX_KEY_LENGTH), primary_key=True),
+    Column("model", String(MAX_KEY_LENGTH), nullable=False),
+    Column("reference", String(MAX_KEY_LENGTH), nullable=False),
+    Column("target", String(MAX_KEY_LENGTH), nullable=True),
+    Column("task", String(16), nullable=False),
+    # The settings of the drift tests, windows and rules, as the monitor was created.
+    Column("spec", JSON, nullable=False),
+    Column("rules", JSON, nullable=False),
+    Column("profile_digest", String(64), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("created_by", String(MAX_KEY_LENGTH), nullable=False),
+    Index(None, "model"),
+)
+
+# One evaluated window of a monitor's traffic. ``from_*`` is where its reading began and
+# ``next_*`` where the next window's begins: a time, and how many rows logged at that
+# very time were already read.
+monitor_windows = Table(
+    "monitor_windows",
+    metadata,
+    Column(
+        "monitor",
+        String(MAX_KEY_LENGTH),
+        ForeignKey("monitors.name", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("window_index", Integer, primary_key=True),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger, nullable=False),
+    Column("from_ms", BigInteger, nullable=True),
+    Column("from_skip", Integer, nullable=False),
+    Column("next_ms", BigInteger, nullable=False),
+    Column("next_skip", Integer, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("evaluable", Boolean, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("drifted_columns", JSON, nullable=False),
+    Column("results", JSON, nullable=False),
+    Column("performance", JSON, nullable=False),
+    Column("latency", JSON, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "monitor",
+        String(MAX_KEY_LENGTH),
+        ForeignKey("monitors.name", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("rule", String(MAX_KEY_LENGTH), nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("window_index", Integer, nullable=False),
+    Column("window_end_ms", BigInteger, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("values", JSON, nullable=False),
+    # open or acknowledged
+    Column("state", String(16), nullable=False),
+    # One outcome per action of the rule, updated as actions finish.
+    Column("actions", JSON, nullable=False),
+    Column("acked_by", String(MAX_KEY_LENGTH), nullable=True),
+    Column("acked_ms", BigInteger, nullable=True),
+    Column("note", Text, nullable=False, default=""),
+    Index(None, "monitor", "rule", "window_end_ms"),
+    Index(None, "state"),
+)
+
+# Retraining pipelines that alerts started, so that a model never retrains twice at once.
+monitor_retrains = Table(
+    "monitor_retrains",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("model", String(MAX_KEY_LENGTH), nullable=False),
+    Column("alert_id", BigInteger, nullable=False),
+    Column("pipeline", Text, nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("host", String(MAX_KEY_LENGTH), nullable=False),
+    Column("pid", Integer, nullable=True),
+    Column("log_path", Text, nullable=False),
+    # running, finished or failed
+    Column("status", String(16), nullable=False),
+    Column("champion_before", Integer, nullable=True),
+    Column("started_ms", BigInteger, nullable=False),
+    Column("ended_ms", BigInteger, nullable=True),
+    Column("outcome", Text, nullable=False, default=""),
+    Index(None, "model", "status"),
+)
+
 #: Columns that hold artifact digests. Garbage collection keeps every blob named here;
 #: a package that stores digests in a new table adds its column to this list.
 DIGEST_COLUMNS: list[Column[str]] = [
@@ -432,4 +531,5 @@ DIGEST_COLUMNS: list[Column[str]] = [
     dataset_versions.c.blob_digest,
     task_runs.c.output_digest,
     model_versions.c.digest,
+    monitors.c.profile_digest,
 ]

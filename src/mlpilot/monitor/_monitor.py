@@ -1,0 +1,383 @@
+"""The front door of monitoring: create monitors of served models and evaluate their
+traffic window by window.
+
+A monitor reads a model's prediction log, cuts it into windows (a number of rows, or a
+span of time; a window not yet full waits), and for each window tests drift from a
+reference dataset version, scores the rows whose labels arrived, and measures latency.
+Each window is stored; then the monitor's rules decide whether to raise alerts, and
+the alerts' actions run.
+
+Example::
+
+    monitors = Monitors(client)
+    monitors.create("churn-prod", model="churn", reference="churn@v3", target="churned",
+                    window_rows=500, rules=[{"when": "psi > 0.2", "windows": 2}])
+    for window in monitors.run_once("churn-prod"):
+        print(window.index, window.drifted_columns, window.alerts)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select
+
+from mlpilot.errors import ConflictError, InvalidInputError, NotFoundError
+from mlpilot.monitor import _spec
+from mlpilot.monitor._records import AlertRecord, Monitor, MonitorRecords, WindowResult
+from mlpilot.monitor._rules import Rule, firings
+from mlpilot.monitor._scoring import evaluate_window, performance, prediction_values
+from mlpilot.monitor._scoring import window_features as window_features  # for _report
+from mlpilot.monitor._windows import cut, reread
+from mlpilot.monitor.actions import AlertContext, action_from_spec
+from mlpilot.monitor.drift import ReferenceProfile
+from mlpilot.monitor.drift._base import positive, significance
+from mlpilot.store import _schema as db
+from mlpilot.store import now_ms, read_predictions, record_labels
+from mlpilot.store._predictions import json_safe
+from mlpilot.tracking import TrackingClient
+
+_log = logging.getLogger(__name__)
+#: Earlier windows whose performance each run scores again, for labels that came late.
+RESCORE_WINDOWS = 20
+
+
+class Monitors:
+    """The monitors of one store.
+
+    Args:
+        client: the tracking client of the store; the default one when None.
+    """
+
+    def __init__(self, client: TrackingClient | None = None) -> None:
+        self.client = client or TrackingClient()
+        self.metadata = self.client.store.metadata
+        self.records = MonitorRecords(self.metadata, self.client.settings.user)
+
+    # -- monitors --------------------------------------------------------------------
+
+    def create(
+        self,
+        name: str,
+        *,
+        model: str,
+        reference: str,
+        features: Sequence[str] | None = None,
+        target: str | None = None,
+        window_rows: int | None = None,
+        window_seconds: int | None = None,
+        tests: Sequence[str] = ("ks", "psi", "chi2"),
+        alpha: float = 0.05,
+        psi_threshold: float = 0.2,
+        min_labels: int = 30,
+        latency_p99_ms: float | None = None,
+        task: str | None = None,
+        rules: Sequence[Rule | Mapping[str, Any] | str] = (),
+    ) -> Monitor:
+        """Create a monitor of the served ``model``; everything is checked first, then
+        the reference profile is computed once and stored.
+
+        Args:
+            name: the monitor's unique name.
+            model: a model in the registry, or one whose predictions are logged.
+            reference: the dataset version to compare traffic with, e.g. ``churn@v3``.
+            features: the columns to test; by default the reference's columns but the
+                target.
+            target: the reference's label column. With it, the model's predictions
+                are compared with the target's distribution too (column ``prediction``).
+            window_rows: cut the traffic into windows of this many rows (500 when
+                neither this nor ``window_seconds`` is given).
+            window_seconds: or into windows of this many seconds.
+            tests: drift tests by name (``ks``, ``psi``, ``chi2``).
+            alpha: significance level of KS and chi-square.
+            psi_threshold: the PSI from which a column counts as drifted.
+            min_labels: labelled rows a window needs for its performance to be scored.
+            latency_p99_ms: the p99 latency the model should keep, flagged per window.
+            task: ``classification`` or ``regression``; by default the registered
+                model's, else guessed from the target.
+            rules: alert rules (:class:`Rule`, their mappings, or conditions alone).
+
+        Raises:
+            InvalidInputError: a bad name, window, test, threshold, rule or column.
+            NotFoundError: an unknown model or dataset version.
+            ConflictError: a monitor of that name exists.
+        """
+        _spec.check_name(name)
+        if self.records.exists(name):
+            raise ConflictError(f"a monitor named {name!r} exists; pick another name")
+        registered_task = self._check_model(model)
+        window = _spec.window(window_rows, window_seconds)
+        chosen_tests = _spec.drift_tests(tests)
+        alpha = significance(alpha)
+        psi_threshold = positive("psi_threshold", psi_threshold)
+        min_labels = _spec.whole(min_labels, "min_labels", 1)
+        if latency_p99_ms is not None:
+            latency_p99_ms = positive("latency_p99_ms", latency_p99_ms)
+        version = self.client.datasets.get(reference)
+        data = self.client.datasets.read(version).to_pandas()
+        columns = [str(c) for c in data.columns]
+        chosen = _spec.features(features, columns, target, version.ref)
+        task = _spec.task(task, registered_task, data[target] if target else None)
+        prediction = _spec.prediction_column(chosen, target)
+        parsed = _spec.rules(rules, chosen, prediction)
+        frame = data[chosen].copy()
+        if prediction is not None and target is not None:
+            frame[prediction] = prediction_values(data[target], task)
+        profile = ReferenceProfile.from_frame(frame, list(frame.columns))
+        blob = self.client.store.artifacts.put_bytes(profile.to_bytes())
+        monitor = Monitor(
+            name=name,
+            model=model,
+            reference=version.ref,
+            features=tuple(chosen),
+            target=target,
+            task=task,
+            window=window,
+            tests=chosen_tests,
+            alpha=alpha,
+            psi_threshold=psi_threshold,
+            min_labels=min_labels,
+            latency_p99_ms=latency_p99_ms,
+            prediction_column=prediction,
+            rules=parsed,
+            profile_digest=blob.digest,
+            created_ms=now_ms(),
+            created_by=self.client.settings.user,
+        )
+        self.records.create(monitor)
+        return monitor
+
+    def get(self, name: str) -> Monitor:
+        """The monitor ``name``; raises NotFoundError when there is none."""
+        return self.records.get(name)
+
+    def list_monitors(self, model: str | None = None) -> list[Monitor]:
+        """Every monitor (of ``model``), by name."""
+        return self.records.list_monitors(model)
+
+    def profile(self, monitor: str | Monitor) -> ReferenceProfile:
+        """The monitor's reference profile, read back from its blob (verified)."""
+        found = self._monitor(monitor)
+        return ReferenceProfile.from_bytes(
+            self.client.store.artifacts.get_bytes(found.profile_digest)
+        )
+
+    # -- evaluation ------------------------------------------------------------------
+
+    def run_once(self, monitor: str | Monitor) -> list[WindowResult]:
+        """Evaluate the traffic logged since the last window, and act on the rules.
+
+        Settles actions still running (a retrain that ended), cuts every complete
+        window of new traffic and stores it, scores again the last
+        :data:`RESCORE_WINDOWS` earlier windows whose labels changed, then applies the
+        rules to those windows and runs the actions of the alerts they raise.
+
+        Returns:
+            The new windows, oldest first, preceded by the earlier ones whose
+            performance changed; each with the alerts raised on it by this call.
+        """
+        found = self._monitor(monitor)
+        self._settle(found)
+        profile = self.profile(found)
+        index, from_ms, from_skip = self.records.last_position(found.name)
+        frame = read_predictions(self.metadata, found.model, since_ms=from_ms, labels=True)
+        rows = [
+            {**piece.position, **evaluate_window(found, profile, piece.rows)}
+            for piece in cut(found, frame, index, from_ms, from_skip)
+        ]
+        self.records.add_windows(found.name, rows)
+        rescored = self._rescore(found, index, len(rows))
+        first = min([*rescored, index])
+        recent = self.records.windows(found.name, last=len(rows) + RESCORE_WINDOWS)
+        raised = self._apply_rules(found, first)
+        return [
+            dataclasses.replace(
+                window,
+                alerts=[a for a in raised if a.window_index == window.index],
+                rescored=window.index in rescored,
+            )
+            for window in recent
+            if window.index >= index or window.index in rescored
+        ]
+
+    def windows(self, monitor: str, last: int | None = None) -> list[WindowResult]:
+        """The monitor's stored windows, oldest first (the newest ``last``)."""
+        return self.records.windows(self._monitor(monitor).name, last)
+
+    def window_frame(self, monitor: str | Monitor, index: int) -> pd.DataFrame:
+        """The logged rows of one stored window, with their labels."""
+        found = self._monitor(monitor)
+        stored = self.records.window_rows(found.name)
+        row = next((r for r in stored if r.window_index == index), None)
+        if row is None:
+            raise NotFoundError(f"monitor {found.name!r} has no window {index}")
+        return reread(self.metadata, found, row)
+
+    # -- alerts and labels -----------------------------------------------------------
+
+    def alerts(
+        self, monitor: str | None = None, *, open_only: bool = False, limit: int | None = None
+    ) -> list[AlertRecord]:
+        """Alerts, oldest first (the newest ``limit``), of one monitor or all."""
+        if monitor is not None:
+            monitor = self._monitor(monitor).name
+        return self.records.alerts(monitor, open_only=open_only, limit=limit)
+
+    def acknowledge(self, alert_id: int, note: str = "") -> AlertRecord:
+        """Mark an alert acknowledged by this user; acknowledging again changes nothing."""
+        return self.records.acknowledge(alert_id, note)
+
+    def record_labels(self, monitor_or_model: str, labels: Any) -> int:
+        """Store the ground truth of logged rows of a monitor's model (or of a model).
+
+        Args:
+            labels: a frame with ``request_id``, ``label`` and optionally ``row``, or a
+                ``{(request_id, row): label}`` mapping.
+
+        Raises:
+            NotFoundError: neither a monitor nor a model of that name.
+            InvalidInputError: a malformed label or an unknown request id (then nothing
+                is stored).
+        """
+        if not self.records.exists(monitor_or_model):
+            self._check_model(monitor_or_model)
+        return record_labels(self.metadata, labels)
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _monitor(self, monitor: str | Monitor) -> Monitor:
+        return monitor if isinstance(monitor, Monitor) else self.records.get(monitor)
+
+    def _check_model(self, model: Any) -> str | None:
+        """The registered model's task, or None for a model only the log knows."""
+        if not isinstance(model, str) or not model:
+            raise InvalidInputError(f"a model name is text, got {model!r}")
+        with self.metadata.read() as conn:
+            scoring = conn.execute(
+                select(db.registered_models.c.scoring).where(db.registered_models.c.name == model)
+            ).scalar()
+            if scoring is not None:
+                task = scoring.get("task") if isinstance(scoring, dict) else None
+                return task if task in _spec.TASKS else None
+            logged = conn.execute(
+                select(db.predictions.c.id).where(db.predictions.c.model == model).limit(1)
+            ).first()
+        if logged is None:
+            raise NotFoundError(
+                f"no model named {model!r} in the registry or the prediction log; register "
+                "it first (`mlpilot models list` shows the registered ones)"
+            )
+        return None
+
+    def _apply_rules(self, monitor: Monitor, first: int) -> list[AlertRecord]:
+        """Raise the alerts the rules call for on windows ``first`` and later, and run
+        their actions."""
+        if not monitor.rules:
+            return []
+        longest = max(rule.windows for rule in monitor.rules)
+        history = self.records.window_rows(monitor.name, last=RESCORE_WINDOWS + 10 * longest)
+        known = [r.window_index for r in history]
+        if known and known[0] > first - longest:
+            history = self.records.window_rows(monitor.name)
+        windows = [
+            {
+                "index": r.window_index,
+                "end_ms": r.end_ms,
+                "rows": r.rows,
+                "results": r.results,
+                "drifted_columns": r.drifted_columns,
+                "performance": r.performance,
+                "latency": r.latency,
+            }
+            for r in history
+        ]
+        raised = []
+        for rule in monitor.rules:
+            columns = rule.columns(monitor.features)
+            earlier = self.records.rule_alerts(monitor.name, rule.name)
+            subject = f"{monitor.name} ({monitor.model})"
+            for firing in firings(rule, columns, windows, first, earlier, subject):
+                outcomes = [{"kind": "record", "status": "ok", "detail": "alert recorded"}]
+                outcomes += [
+                    {"kind": a.kind, "status": "pending", "detail": ""} for a in rule.actions
+                ]
+                alert = self.records.raise_alert(
+                    monitor,
+                    rule.name,
+                    firing.window_index,
+                    firing.window_end_ms,
+                    firing.message,
+                    json_safe(firing.values),
+                    outcomes,
+                )
+                context = self._context(monitor, alert)
+                for position, action in enumerate(rule.actions, start=1):
+                    try:
+                        result = action.run(context)
+                    except Exception as exc:  # an action's failure must not stop the others
+                        _log.exception("action %s of alert %d failed", action.kind, alert.id)
+                        result = {"kind": action.kind, "status": "failed", "detail": str(exc)}
+                    self.records.set_action(alert.id, position, json_safe(result))
+                raised.append(self.records.alert(alert.id))
+        return raised
+
+    def _settle(self, monitor: Monitor) -> None:
+        """Record the end of actions still running on the monitor's alerts."""
+        rules = {rule.name: rule for rule in monitor.rules}
+        for alert in self.records.alerts(monitor.name, running_actions=True):
+            rule = rules.get(alert.rule)
+            for position, result in enumerate(alert.actions):
+                if result.get("status") != "running" or rule is None:
+                    continue
+                if position - 1 >= len(rule.actions):
+                    continue
+                action = action_from_spec(rule.actions[position - 1].to_spec())
+                try:
+                    final = action.settle(self._context(monitor, alert), result)
+                except Exception as exc:
+                    _log.exception("settling action %s of alert %d failed", action.kind, alert.id)
+                    final = {**result, "status": "failed", "detail": str(exc)}
+                if final is not None:
+                    self.records.set_action(alert.id, position, json_safe(final))
+
+    def _context(self, monitor: Monitor, alert: AlertRecord) -> AlertContext:
+        document = {**alert.to_dict(), "model": monitor.model}
+        return AlertContext(
+            self.client,
+            monitor.name,
+            monitor.model,
+            alert.id,
+            alert.rule,
+            alert.message,
+            json_safe(document),
+        )
+
+    def _rescore(self, monitor: Monitor, first_new: int, new: int) -> set[int]:
+        """Score again the earlier windows' labelled rows; the indexes that changed."""
+        earlier = [
+            row
+            for row in self.records.window_rows(monitor.name, last=RESCORE_WINDOWS + new)
+            if first_new - RESCORE_WINDOWS <= row.window_index < first_new
+        ]
+        updates = {}
+        for row in earlier:
+            frame = reread(self.metadata, monitor, row)
+            scored = performance(monitor, frame)
+            if scored != row.performance:
+                updates[row.window_index] = scored
+        self.records.set_performance(monitor.name, updates)
+        return set(updates)
+
+
+def create_monitor(name: str, *, client: TrackingClient | None = None, **spec: Any) -> Monitor:
+    """Create a monitor; see :meth:`Monitors.create` for the settings."""
+    return Monitors(client).create(name, **spec)
+
+
+def run_once(monitor: str | Monitor, *, client: TrackingClient | None = None) -> list[WindowResult]:
+    """Evaluate a monitor's new traffic; see :meth:`Monitors.run_once`."""
+    return Monitors(client).run_once(monitor)

@@ -1,0 +1,129 @@
+"""Cutting a model's prediction log into a monitor's windows.
+
+A window is a number of rows or a span of time; only complete windows are cut, so a
+window not yet full waits for more traffic. Each window records where its reading
+started and where the next one starts (a time, and the rows at that time that earlier
+windows hold), so that the log can be read on from there and a stored window read again
+when its labels arrive.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from mlpilot.monitor._records import Monitor
+from mlpilot.store import MetadataStore, read_predictions
+
+# Empty time windows recorded in a row at most; a longer silence is skipped over.
+_MAX_EMPTY_WINDOWS = 100
+
+
+class Cut(NamedTuple):
+    """A complete window of the log: where it lies, and its rows."""
+
+    position: dict[str, Any]
+    rows: pd.DataFrame
+
+
+def cut(
+    monitor: Monitor, frame: pd.DataFrame, index: int, from_ms: int | None, from_skip: int
+) -> list[Cut]:
+    """The complete windows of ``frame`` (the log read from ``from_ms`` on, whose first
+    ``from_skip`` rows earlier windows hold), numbered from ``index``."""
+    if "rows" in monitor.window:
+        return _row_windows(monitor.window["rows"], frame, index, from_ms, from_skip)
+    return _time_windows(monitor.window["seconds"] * 1000, frame, index, from_ms, from_skip)
+
+
+def reread(metadata: MetadataStore, monitor: Monitor, row: Any) -> pd.DataFrame:
+    """The logged rows of a stored window, read again with their labels."""
+    by_rows = "rows" in monitor.window
+    until = row.next_ms + 1 if by_rows else row.end_ms
+    frame = read_predictions(
+        metadata, monitor.model, since_ms=row.from_ms, until_ms=until, labels=True
+    )
+    if by_rows:
+        rows: pd.DataFrame = frame.iloc[row.from_skip : row.from_skip + row.rows]
+    else:
+        rows = frame[frame["ts_ms"] >= row.start_ms]
+    return rows
+
+
+def _row_windows(
+    size: int, frame: pd.DataFrame, index: int, from_ms: int | None, from_skip: int
+) -> list[Cut]:
+    """Windows of ``size`` rows; each starts reading where the one before it ended."""
+    times = frame["ts_ms"].to_numpy(dtype=np.int64)
+    cuts: list[Cut] = []
+    at, start_ms, start_skip = from_skip, from_ms, from_skip
+    while len(frame) - at >= size:
+        last = at + size - 1
+        next_ms = int(times[last])
+        next_skip = int(np.count_nonzero(times[: last + 1] == next_ms))
+        position = _position(
+            index + len(cuts),
+            int(times[at]),
+            next_ms + 1,
+            start_ms,
+            start_skip,
+            next_ms,
+            next_skip,
+        )
+        cuts.append(Cut(position, frame.iloc[at : last + 1]))
+        at, start_ms, start_skip = last + 1, next_ms, next_skip
+    return cuts
+
+
+def _time_windows(
+    span: int, frame: pd.DataFrame, index: int, from_ms: int | None, from_skip: int
+) -> list[Cut]:
+    """Windows of ``span`` milliseconds, aligned to multiples of it; a window is
+    complete once a later row is logged."""
+    times = frame["ts_ms"].to_numpy(dtype=np.int64)
+    cuts: list[Cut] = []
+    if from_skip:
+        keep = np.ones(len(frame), dtype=bool)
+        keep[:from_skip] = False
+        frame, times = frame[keep], times[keep]
+    if not len(times):
+        return cuts
+    start = from_ms if from_ms is not None else int(times[0]) // span * span
+    empty = 0
+    while int(times[-1]) >= start + span:
+        inside = (times >= start) & (times < start + span)
+        if not inside.any():
+            empty += 1
+            if empty > _MAX_EMPTY_WINDOWS:
+                start = int(times[times >= start][0]) // span * span
+                empty = 0
+                continue
+        else:
+            empty = 0
+        position = _position(index + len(cuts), start, start + span, start, 0, start + span, 0)
+        cuts.append(Cut(position, frame[inside]))
+        start += span
+    return cuts
+
+
+def _position(
+    index: int,
+    start: int,
+    end: int,
+    from_ms: int | None,
+    from_skip: int,
+    next_ms: int,
+    next_skip: int,
+) -> dict[str, Any]:
+    """A window's place in the log, as its stored columns."""
+    return {
+        "window_index": index,
+        "start_ms": start,
+        "end_ms": end,
+        "from_ms": from_ms,
+        "from_skip": from_skip,
+        "next_ms": next_ms,
+        "next_skip": next_skip,
+    }

@@ -1,0 +1,194 @@
+"""What alerts do: call a webhook, roll the champion back, start a retraining pipeline
+(never two at once for one model), and write events for all of it."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.dummy import DummyClassifier
+from sqlalchemy import select
+
+from mlpilot.monitor import Monitors
+from mlpilot.registry import ModelRegistry
+from mlpilot.store import Store
+from mlpilot.store._schema import events, monitor_retrains
+from mlpilot.tracking import TrackingClient
+
+from .test_monitor import log, reference, traffic
+
+DRIFT = {"name": "drift", "when": "psi > 0.2", "features": ["a"], "cooldown_s": 0}
+
+
+@pytest.fixture
+def monitors(client: TrackingClient) -> Monitors:
+    client.datasets.register("ref", reference())
+    ModelRegistry(client).create_model("churn")
+    return Monitors(client)
+
+
+def watch(monitors: Monitors, *actions: Any) -> None:
+    monitors.create(
+        "watch",
+        model="churn",
+        reference="ref@v1",
+        target="y",
+        window_rows=200,
+        rules=[{**DRIFT, "actions": ["record", *actions]}],
+    )
+
+
+def event_kinds(store: Store) -> list[str]:
+    with store.metadata.read() as conn:
+        return list(conn.execute(select(events.c.kind).order_by(events.c.id)).scalars())
+
+
+class _Hook(http.server.BaseHTTPRequestHandler):
+    received: list[dict[str, Any]]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def hook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A webhook receiver on loopback: its URL and what it received."""
+    received: list[dict[str, Any]] = []
+    handler = type("Hook", (_Hook,), {"received": received})
+    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/alerts", received
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def dead_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/nobody"
+
+
+def test_a_webhook_receives_the_alert_and_a_dead_one_is_recorded_as_failed(
+    store: Store, monitors: Monitors, hook: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, received = hook
+    watch(
+        monitors,
+        {"kind": "webhook", "url": url},
+        {"kind": "webhook", "url": dead_url(), "timeout_s": 2},
+    )
+    log(store, traffic(200, shift=2.0))
+
+    [window] = monitors.run_once("watch")
+
+    [alert] = window.alerts
+    [document] = received
+    assert document["id"] == alert.id and document["rule"] == "drift"
+    assert document["model"] == "churn" and document["message"] == alert.message
+    record, live, dead = alert.actions
+    assert record == {"kind": "record", "status": "ok", "detail": "alert recorded"}
+    assert live["status"] == "ok" and "204" in live["detail"]
+    assert dead["status"] == "failed" and "nobody" in dead["detail"]
+    kinds = event_kinds(store)
+    assert kinds.count("alert.raised") == 1 and kinds.count("alert.action") == 2
+
+
+def register_versions(client: TrackingClient, registry: ModelRegistry, count: int) -> None:
+    X, y = load_iris(return_X_y=True)
+    for _ in range(count):
+        with client.create_run("monitor", name="dummy") as run:
+            client.log_model(run.id, DummyClassifier().fit(X, y))
+        registry.register("churn", run.id)
+
+
+def test_rollback_moves_the_champion_back(
+    store: Store, client: TrackingClient, monitors: Monitors
+) -> None:
+    registry = ModelRegistry(client)
+    register_versions(client, registry, 2)
+    registry.set_alias("churn", "champion", 1, kind="promote", reason="first")
+    registry.set_alias("churn", "champion", 2, kind="promote", reason="better")
+    watch(monitors, "rollback")
+    log(store, traffic(400, shift=2.0))
+
+    first, second = monitors.run_once("watch")
+
+    assert registry.get_model("churn").aliases["champion"] == 1
+    back = registry.moves("churn", "champion")[-1]
+    assert back.kind == "rollback" and back.reason.startswith(f"alert {first.alerts[0].id}: ")
+    assert first.alerts[0].actions[1]["status"] == "ok"
+    # the second window's alert finds no earlier champion to go back to
+    skipped = second.alerts[0].actions[1]
+    assert skipped["status"] == "skipped" and "no previous version" in skipped["detail"]
+    assert registry.get_model("churn").aliases["champion"] == 1
+
+
+PIPELINE = """
+import time
+
+from mlpilot import pipeline, step
+
+
+@step
+def wait(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+@pipeline
+def retrain(seconds: float = 1.0):
+    return wait(seconds)
+"""
+
+
+def test_a_retrain_is_started_once_and_its_outcome_recorded(
+    store: Store, monitors: Monitors, tmp_path: Path
+) -> None:
+    flows = tmp_path / "flows.py"
+    flows.write_text(PIPELINE)
+    retrain = {"kind": "retrain", "pipeline": f"{flows}:retrain", "params": {"seconds": 2}}
+    watch(monitors, retrain)
+    log(store, traffic(400, shift=2.0))
+
+    first, second = monitors.run_once("watch")
+
+    started = first.alerts[0].actions[1]
+    assert started["status"] == "running" and started["pid"] > 0
+    skipped = second.alerts[0].actions[1]
+    assert skipped["status"] == "skipped" and "still running" in skipped["detail"]
+    with store.metadata.read() as conn:
+        assert len(conn.execute(select(monitor_retrains)).all()) == 1
+
+    deadline = time.monotonic() + 300
+    while True:
+        monitors.run_once("watch")
+        [alert, _] = monitors.alerts("watch")
+        if alert.actions[1]["status"] != "running":
+            break
+        assert time.monotonic() < deadline, Path(started["log"]).read_text()
+        time.sleep(0.5)
+    outcome = alert.actions[1]
+    assert outcome["status"] == "ok", outcome
+    assert outcome["detail"] == "the pipeline promoted nothing; version None stays champion"
+    with store.metadata.read() as conn:
+        [row] = conn.execute(select(monitor_retrains)).all()
+    assert row.status == "finished" and row.ended_ms is not None
