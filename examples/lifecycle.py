@@ -210,6 +210,22 @@ def lifecycle(families: Sequence[str] = FAMILIES, trials: int = 12) -> Any:
     return register_and_promote(dataset, scored)
 
 
+@step(cache=False)
+def newest_data() -> str:
+    """The newest version of the dataset: what a retrain learns from."""
+    return mlpilot.TrackingClient().datasets.versions(DATASET)[-1].ref
+
+
+@pipeline
+def retrain(families: Sequence[str] = ("logreg",), trials: int = 8) -> Any:
+    """Retrain on the newest data version and promote through the gate: what a monitor's
+    alert starts when the data drifts (see ``examples/closed_loop.py``)."""
+    dataset = newest_data()
+    candidates = tune_family.map(families, dataset, trials)
+    scored = evaluate_candidates(dataset, candidates)
+    return register_and_promote(dataset, scored)
+
+
 def report(run: Any, console: Console) -> None:
     outcome = run.value()
     registry = ModelRegistry()

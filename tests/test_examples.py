@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from mlpilot.store import DatasetStore, open_store
+from mlpilot.registry import ModelRegistry
+from mlpilot.store import DatasetStore, open_store, read_events
 from mlpilot.tracking import TrackingClient
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -105,3 +107,34 @@ def test_the_lifecycle_example_promotes_once_and_keeps_its_champion(tmp_path: Pa
         assert set(statuses.values()) == {"cached"}
     finally:
         store.close()
+
+
+@pytest.mark.integration
+def test_the_closed_loop_retrains_promotes_and_swaps_on_drift(tmp_path: Path) -> None:
+    home = tmp_path / "loop"
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "closed_loop.py")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "MLPILOT_HOME": str(home), "COLUMNS": "200"},
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    store = open_store(home=str(home))
+    try:
+        kinds = [e.kind for e in read_events(store.metadata)]
+        registry = ModelRegistry(TrackingClient(store))
+        champion = registry.resolve("breast-cancer-classifier@champion")
+        moves = registry.moves("breast-cancer-classifier", "champion")
+    finally:
+        store.close()
+    # The alert came before the retrain's promotion, which came before the swap.
+    order = [k for k in kinds if k in ("alert.raised", "model.alias_promote", "serve.swapped")]
+    assert order[:1] == ["model.alias_promote"]  # the first champion, before any traffic
+    assert order.index("alert.raised") < order.index("model.alias_promote", 1)
+    assert order[-1] == "serve.swapped"
+    assert [m.version for m in moves] == [1, 2]
+    assert champion.version == 2 and champion.dataset == "breast-cancer@v2"
+    assert "the server answers from version 2" in done.stdout
