@@ -23,6 +23,7 @@ from mlpilot.cli import (
     _output,
     _pipelines,
     _runs,
+    _serve,
     _tune,
 )
 from mlpilot.cli._state import CliState
@@ -95,6 +96,7 @@ app.add_typer(_pipelines.app, name="pipelines")
 app.add_typer(_tune.app, name="tune")
 app.add_typer(_models.app, name="models")
 app.command("evaluate")(_models.evaluate_command)
+app.command("serve")(_serve.serve_command)
 app.add_typer(_monitor.app, name="monitor")
 app.add_typer(_monitor.alerts_app, name="alerts")
 app.command("events")(_events.events_command)

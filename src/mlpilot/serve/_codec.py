@@ -1,0 +1,247 @@
+"""Request bodies in, columns out, and answers back: the simple JSON form and the Open
+Inference Protocol (KServe v2).
+
+Parsing happens in the server's event loop on every request, so it works on plain
+Python lists, column by column; the worker process builds one frame for a whole batch.
+Every refusal names the field that was wrong.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mlpilot.errors import InvalidInputError
+from mlpilot.registry import Signature
+
+Columns = dict[str, list[Any]]
+
+# What a JSON value must be for a column of each signature kind.
+_NUMBER = (int, float)
+_V2_TYPES = {"BOOL": "boolean", "BYTES": "string", "FP16": "number", "FP32": "number"}
+_V2_TYPES |= {"FP64": "number"} | {f"{s}INT{b}": "integer" for s in "U" for b in (8, 16, 32, 64)}
+_V2_TYPES |= {f"INT{b}": "integer" for b in (8, 16, 32, 64)}
+
+
+class Schema:
+    """The columns a served model takes, from its signature, or from the first request
+    when the version was registered without one."""
+
+    def __init__(self, signature: Signature | None) -> None:
+        self.names = [c.name for c in signature.inputs] if signature else None
+        self.kinds = {c.name: c.kind for c in signature.inputs} if signature else {}
+
+    def columns(self, body: Any) -> Columns:
+        """The columns of a ``/predict`` body: ``{"records": [{...}, ...]}`` or
+        ``{"columns": {"name": [...], ...}}``."""
+        if not isinstance(body, Mapping) or not ({"records", "columns"} & body.keys()):
+            raise InvalidInputError(
+                'send {"records": [{"column": value, ...}, ...]} or '
+                '{"columns": {"column": [values], ...}}'
+            )
+        if "records" in body:
+            return self.check(_from_records(body["records"]))
+        columns = body["columns"]
+        if not isinstance(columns, Mapping) or not columns:
+            raise InvalidInputError('"columns" must be an object of column name to values')
+        return self.check({str(k): v for k, v in columns.items()})
+
+    def v2_columns(self, body: Any) -> Columns:
+        """The columns of a v2 ``/infer`` body: one tensor per column (shape ``[n]``), or
+        one ``[n, width]`` tensor whose columns are the signature's, in order."""
+        if not isinstance(body, Mapping) or not isinstance(body.get("inputs"), list):
+            raise InvalidInputError('a v2 inference request needs "inputs": [tensor, ...]')
+        tensors = body["inputs"]
+        if not tensors:
+            raise InvalidInputError('"inputs" is empty')
+        if len(tensors) == 1 and len(_shape(tensors[0], 0)) == 2:
+            return self.check(self._from_matrix(tensors[0]))
+        columns: Columns = {}
+        for index, tensor in enumerate(tensors):
+            shape = _shape(tensor, index)
+            name = tensor.get("name")
+            if not isinstance(name, str):
+                raise InvalidInputError(f"inputs[{index}] needs a name")
+            if len(shape) != 1:
+                raise InvalidInputError(
+                    f"input {name!r} has shape {shape}; send one [rows] tensor per column "
+                    "or a single [rows, columns] tensor"
+                )
+            columns[name] = _data(tensor, name, shape[0])
+        return self.check(columns)
+
+    def _from_matrix(self, tensor: Mapping[str, Any]) -> Columns:
+        rows, width = _shape(tensor, 0)
+        name = tensor.get("name", "input-0")
+        if self.names is None:
+            names = [f"x{i}" for i in range(width)]
+        elif width != len(self.names):
+            raise InvalidInputError(
+                f"input {name!r} has {width} columns; the model takes {len(self.names)}"
+            )
+        else:
+            names = self.names
+        flat = _data(tensor, name, rows * width)
+        return {n: flat[i::width] for i, n in enumerate(names)}
+
+    def check(self, columns: Columns) -> Columns:
+        """Refuse missing columns, ragged lengths, and values of the wrong kind, NaN
+        and infinities included."""
+        if self.names is None and columns:
+            self.names = list(columns)
+        missing = [n for n in self.names or () if n not in columns]
+        if missing or not columns:
+            raise InvalidInputError(
+                f"missing column(s) the model takes: {', '.join(missing[:10]) or 'all'}"
+                + (f" (and {len(missing) - 10} more)" if len(missing) > 10 else "")
+            )
+        bad = next((k for k, v in columns.items() if not isinstance(v, list)), None)
+        if bad is not None:
+            raise InvalidInputError(f"column {bad!r} must be a list of values")
+        lengths = collections.Counter(len(v) for v in columns.values())
+        if len(lengths) > 1:
+            rows = lengths.most_common(1)[0][0]
+            odd = [k for k, v in columns.items() if len(v) != rows]
+            raise InvalidInputError(
+                f"column(s) {', '.join(map(repr, odd[:10]))} hold a different number of "
+                f"values than the others ({rows}); every column needs one value per row"
+            )
+        if not next(iter(lengths)):
+            raise InvalidInputError("the request holds no rows")
+        names = self.names or list(columns)
+        for name in names:
+            _check_values(name, columns[name], self.kinds.get(name))
+        return {n: columns[n] for n in names}
+
+
+def _from_records(records: Any) -> Columns:
+    if not isinstance(records, list) or not records:
+        raise InvalidInputError('"records" must be a non-empty list of objects')
+    first = records[0]
+    if not isinstance(first, Mapping):
+        raise InvalidInputError("records[0] must be an object of column name to value")
+    names = list(first)
+    columns: Columns = {n: [] for n in names}
+    for index, record in enumerate(records):
+        if not isinstance(record, Mapping):
+            raise InvalidInputError(f"records[{index}] must be an object")
+        for name in names:
+            try:
+                columns[name].append(record[name])
+            except KeyError:
+                raise InvalidInputError(f"records[{index}] lacks column {name!r}") from None
+    return columns
+
+
+def _check_values(name: str, values: list[Any], kind: str | None) -> None:
+    if kind in ("number", "integer"):
+        for i, value in enumerate(values):
+            if type(value) is float:
+                if not math.isfinite(value):
+                    raise InvalidInputError(f"column {name!r} row {i}: {value} is not allowed")
+            elif not isinstance(value, _NUMBER):
+                raise InvalidInputError(
+                    f"column {name!r} row {i}: expected a number, got {_json_kind(value)}"
+                )
+        if kind == "integer" and any(type(v) is float and not v.is_integer() for v in values):
+            raise InvalidInputError(f"column {name!r} takes whole numbers")
+        return
+    for i, value in enumerate(values):
+        if value is None:
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidInputError(f"column {name!r} row {i}: {value} is not allowed")
+        if kind is None and not isinstance(value, (*_NUMBER, str, bool)):
+            raise InvalidInputError(
+                f"column {name!r} row {i}: expected a number or string, got {_json_kind(value)}"
+            )
+        if kind == "string" and not isinstance(value, str):
+            raise InvalidInputError(
+                f"column {name!r} row {i}: expected a string, got {_json_kind(value)}"
+            )
+        if kind == "boolean" and not isinstance(value, bool):
+            raise InvalidInputError(
+                f"column {name!r} row {i}: expected true or false, got {_json_kind(value)}"
+            )
+
+
+def _shape(tensor: Any, index: int) -> list[int]:
+    if not isinstance(tensor, Mapping):
+        raise InvalidInputError(f"inputs[{index}] must be an object")
+    shape = tensor.get("shape")
+    if not (
+        isinstance(shape, list)
+        and shape
+        and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+    ):
+        raise InvalidInputError(f"inputs[{index}] needs a shape: a list of non-negative ints")
+    datatype = tensor.get("datatype")
+    if datatype not in _V2_TYPES:
+        raise InvalidInputError(
+            f"inputs[{index}] has datatype {datatype!r}; use one of {', '.join(_V2_TYPES)}"
+        )
+    return shape
+
+
+def _data(tensor: Mapping[str, Any], name: str, size: int) -> list[Any]:
+    data = tensor.get("data")
+    if not isinstance(data, list):
+        raise InvalidInputError(f"input {name!r} needs its values as a flat list in data")
+    if data and isinstance(data[0], list):  # row-major nesting is allowed by the protocol
+        data = [v for row in data for v in (row if isinstance(row, list) else [row])]
+    if len(data) != size:
+        raise InvalidInputError(f"input {name!r} has {len(data)} values, its shape says {size}")
+    return data
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def decode(raw: bytes) -> Any:
+    """The JSON in a request body."""
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(f"the body is not valid JSON: {exc}") from None
+
+
+def v2_outputs(predictions: Sequence[Any], scores: Sequence[Sequence[float]] | None) -> list[Any]:
+    """Predictions (and class probabilities) as v2 output tensors."""
+    outputs = [
+        {
+            "name": "predict",
+            "shape": [len(predictions)],
+            "datatype": _v2_datatype(predictions),
+            "data": list(predictions),
+        }
+    ]
+    if scores:
+        width = len(scores[0])
+        outputs.append(
+            {
+                "name": "predict_proba",
+                "shape": [len(scores), width],
+                "datatype": "FP64",
+                "data": [p for row in scores for p in row],
+            }
+        )
+    return outputs
+
+
+def _v2_datatype(values: Sequence[Any]) -> str:
+    first = values[0] if values else 0.0
+    if isinstance(first, bool):
+        return "BOOL"
+    if isinstance(first, int):
+        return "INT64"
+    if isinstance(first, float):
+        return "FP64"
+    return "BYTES"
