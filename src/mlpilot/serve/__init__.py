@@ -2,11 +2,12 @@
 micro-batching, canary and shadow traffic, hot swap when an alias moves, a prediction
 log, Prometheus metrics, and workers shared among models by their latency targets."""
 
+from mlpilot.serve._app import create_app, serve
 from mlpilot.serve._batching import BatchPolicy
 from mlpilot.serve._capacity import Load, plan
 from mlpilot.serve._config import ModelConfig, ServeConfig, model_configs
 from mlpilot.serve._pool import LoadFailed
-from mlpilot.serve._server import Server, create_app, serve
+from mlpilot.serve._server import Server
 
 __all__ = [
     "BatchPolicy",

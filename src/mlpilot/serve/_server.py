@@ -6,23 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import gc
-import json
 import logging
-import signal
-import socket
 import time
-import uuid
-from collections.abc import Callable, Iterator
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import Request
 
-from mlpilot.errors import ConfigError, InvalidInputError, NotFoundError
 from mlpilot.registry import ModelRegistry
 from mlpilot.serve._capacity import plan
-from mlpilot.serve._codec import Columns, decode, v2_outputs
+from mlpilot.serve._codec import Columns, decode
 from mlpilot.serve._config import ServeConfig
 from mlpilot.serve._deployment import Deployment, Served
 from mlpilot.serve._metrics import Metrics
@@ -31,7 +23,8 @@ from mlpilot.store import PredictionBatch, PredictionLog, now_ms
 from mlpilot.tracking import TrackingClient
 
 log = logging.getLogger("mlpilot.serve")
-_JSON = "application/json"
+#: The one content type the prediction routes take.
+JSON = "application/json"
 
 
 class HttpError(Exception):
@@ -120,8 +113,8 @@ class Server:
     async def body(self, request: Request) -> Any:
         """The request's JSON, refusing other content types and bodies over the limit."""
         content_type = request.headers.get("content-type", "")
-        if content_type.split(";")[0].strip().lower() != _JSON:
-            raise HttpError(415, f"send the body as {_JSON}, not {content_type or 'nothing'!r}")
+        if content_type.split(";")[0].strip().lower() != JSON:
+            raise HttpError(415, f"send the body as {JSON}, not {content_type or 'nothing'!r}")
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
@@ -232,208 +225,7 @@ class Server:
         task.add_done_callback(self._events.discard)
 
 
-def create_app(server: Server) -> FastAPI:
-    """The HTTP API over ``server``: the simple JSON form, the Open Inference Protocol
-    (KServe v2), and Prometheus metrics."""
-    app = FastAPI(title="mlpilot inference server", docs_url="/docs", redoc_url=None)
-
-    @app.exception_handler(HttpError)
-    async def _http_error(request: Request, exc: HttpError) -> Response:
-        server.metrics.rejected(exc.status)
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
-
-    @app.exception_handler(InvalidInputError)
-    async def _invalid(request: Request, exc: InvalidInputError) -> Response:
-        server.metrics.rejected(422)
-        return JSONResponse({"error": str(exc)}, status_code=422)
-
-    @app.exception_handler(NotFoundError)
-    async def _not_found(request: Request, exc: NotFoundError) -> Response:
-        return JSONResponse({"error": str(exc)}, status_code=404)
-
-    # The two prediction routes are plain Starlette routes: FastAPI's parameter
-    # machinery costs more per request than everything else the server does.
-    async def predict(request: Request) -> Response:
-        """Predict rows sent as ``{"records": [...]}`` or ``{"columns": {...}}``; with
-        ``"scores": true``, a classifier's class probabilities too."""
-        name = request.path_params["name"]
-        deployment = server.deployment(name)
-        body = await server.body(request)
-        columns = deployment.primary.schema.columns(body)
-        request_id = _request_id(request.headers.get("x-request-id"))
-        served = await server.predict(name, columns, request_id, body.get("scores") is True)
-        answer = {
-            "id": request_id,
-            "model": name,
-            "version": served.version,
-            "role": served.role,
-            "predictions": served.predictions,
-        }
-        if served.scores is not None:
-            answer["scores"] = served.scores
-        return _json(answer, request_id)
-
-    async def infer(request: Request) -> Response:
-        """The Open Inference Protocol's inference request."""
-        name = request.path_params["name"]
-        deployment = server.deployment(name)
-        body = await server.body(request)
-        columns = deployment.primary.schema.v2_columns(body)
-        request_id = _request_id(body.get("id") or request.headers.get("x-request-id"))
-        # Class probabilities are computed when the request names them as an output.
-        outputs = body.get("outputs") or []
-        if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
-            raise HttpError(422, '"outputs" must be a list of {"name": ...} objects')
-        wanted = {o.get("name") for o in outputs}
-        served = await server.predict(name, columns, request_id, "predict_proba" in wanted)
-        answer = {
-            "model_name": name,
-            "model_version": str(served.version),
-            "id": request_id,
-            "outputs": v2_outputs(served.predictions, served.scores),
-        }
-        return _json(answer, request_id)
-
-    app.add_route("/models/{name}/predict", predict, methods=["POST"])
-    app.add_route("/v2/models/{name}/infer", infer, methods=["POST"])
-
-    @app.get("/v2/health/live")
-    async def live() -> dict[str, bool]:
-        return {"live": True}
-
-    @app.get("/v2/health/ready")
-    async def ready() -> Response:
-        return JSONResponse({"ready": server.ready}, status_code=200 if server.ready else 503)
-
-    @app.get("/v2")
-    async def metadata() -> dict[str, Any]:
-        from mlpilot import __version__
-
-        return {"name": "mlpilot", "version": __version__, "extensions": []}
-
-    @app.get("/v2/models/{name}")
-    async def model_metadata(name: str) -> dict[str, Any]:
-        slot = server.deployment(name).primary
-        record = slot.record
-        signature = record.signature if record else None
-        inputs = [
-            {"name": c.name, "datatype": _V2_KIND.get(c.kind, "BYTES"), "shape": [-1]}
-            for c in (signature.inputs if signature else ())
-        ]
-        return {
-            "name": name,
-            "versions": [str(s.version) for s in server.deployment(name).slots() if s.version],
-            "platform": f"mlpilot/{record.flavor}" if record else "mlpilot",
-            "inputs": inputs,
-            "outputs": [{"name": "predict", "datatype": "BYTES", "shape": [-1]}],
-        }
-
-    @app.get("/v2/models/{name}/ready")
-    async def model_ready(name: str) -> Response:
-        loaded = server.deployment(name).primary.pool is not None
-        return JSONResponse({"name": name, "ready": loaded}, status_code=200 if loaded else 503)
-
-    @app.get("/models")
-    async def models() -> list[dict[str, Any]]:
-        return server.describe()
-
-    @app.get("/metrics")
-    async def metrics() -> Response:
-        return Response(server.metrics.exposition(), media_type="text/plain; version=0.0.4")
-
-    return app
-
-
-def _request_id(given: Any) -> str:
-    """The client's id for the request (``X-Request-ID``, or a v2 body's ``id``), by
-    which labels join its predictions later; a new one where none was given."""
-    if given is None or given == "":
-        return uuid.uuid4().hex
-    if not isinstance(given, str) or len(given) > 64 or not given.isprintable():
-        raise HttpError(
-            422, "a request id (x-request-id, or a v2 body's id) is text of 1 to 64 characters"
-        )
-    return given
-
-
-_V2_KIND = {"number": "FP64", "integer": "INT64", "boolean": "BOOL", "string": "BYTES"}
-
-
-def _json(answer: dict[str, Any], request_id: str) -> Response:
-    return Response(
-        json.dumps(answer, separators=(",", ":")),
-        media_type=_JSON,
-        headers={"x-request-id": request_id},
-    )
-
-
 def _cores() -> int:
     import os
 
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _web_server(config: Any) -> Any:
-    """uvicorn's server, made to return on SIGINT or SIGTERM: uvicorn raises the signal
-    again once it stops, which would end the process before the models are unloaded
-    and the prediction log is written."""
-    import uvicorn
-
-    class Web(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            stops = (signal.SIGINT, signal.SIGTERM)
-            previous = {sig: signal.signal(sig, self.handle_exit) for sig in stops}
-            try:
-                yield
-            finally:
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
-
-    return Web(config)
-
-
-async def serve(
-    config: ServeConfig,
-    client: TrackingClient | None = None,
-    on_ready: Callable[[Server], None] | None = None,
-) -> None:
-    """Load the models, then answer HTTP on ``config.host:config.port`` until stopped
-    (Ctrl-C or SIGTERM); ``on_ready`` is called once every model has loaded.
-
-    Raises:
-        ConfigError: The address cannot be listened on (a port in use, say).
-    """
-    import uvicorn
-
-    # Take the port first: a port in use is found before minutes of model loading.
-    # IPPROTO_TCP named outright: the event loop turns Nagle's algorithm off only on
-    # sockets that say they are TCP, and with it on a small answer waits ~40 ms.
-    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        listener.bind((config.host, config.port))
-    except OSError as exc:
-        listener.close()
-        raise ConfigError(
-            f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}; "
-            "choose another --port"
-        ) from None
-    server = Server(config, client)
-    try:
-        await server.start()
-        web = _web_server(
-            uvicorn.Config(
-                create_app(server), log_level="warning", lifespan="off", access_log=False
-            )
-        )
-        # What loading created lives as long as the server: moving it out of the
-        # collector's sight keeps full collections, and their pauses, short.
-        gc.freeze()
-        if on_ready is not None:
-            on_ready(server)
-        await web.serve(sockets=[listener])
-    finally:
-        await server.stop()
-        listener.close()
