@@ -17,6 +17,8 @@ from mlpilot.cli._state import state
 from mlpilot.errors import InvalidInputError
 from mlpilot.monitor import AlertRecord, Monitor, Monitors, WindowResult, write_window_report
 
+#: Drifted columns named per window in `monitor show`.
+_NAMES = 3
 app = typer.Typer(no_args_is_help=True, help="Watch served models: drift, performance, latency.")
 alerts_app = typer.Typer(no_args_is_help=True, help="Alerts raised by monitors' rules.")
 
@@ -257,9 +259,12 @@ def _windows_table(monitor: Monitor, windows: list[WindowResult]) -> Table:
         if not w.evaluable:
             drifted = Text(f"not evaluable: {w.reason}", style="dim")
         else:
+            names = w.drifted_columns
+            # A count and the first few names keep one line per window.
+            shown = ", ".join(names[:_NAMES]) + (", …" if len(names) > _NAMES else "")
             drifted = Text(
-                ", ".join(w.drifted_columns) or "none",
-                style="red" if w.drifted_columns else "green",
+                f"{len(names)}: {shown}" if names else "none",
+                style="red" if names else "green",
             )
         value = (w.performance.get("metrics") or {}).get(metric)
         p99 = w.latency.get("p99")

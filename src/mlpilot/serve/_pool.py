@@ -99,10 +99,6 @@ class Pool:
         """The workers the pool is meant to have (0: unloaded for want of traffic)."""
         return self._wanted
 
-    @property
-    def queued(self) -> int:
-        return len(self._queue)
-
     async def start(self, workers: int = 1) -> None:
         """Start ``workers`` processes; raises :class:`LoadFailed` if the model does not
         load (and stops any that did)."""
