@@ -53,7 +53,7 @@ def _classification_plots(pred: Predictions, y: np.ndarray) -> dict[str, bytes]:
         )
         ax.set_title("confusion matrix")
 
-    plots = {"confusion": _png(confusion)}
+    plots = {"confusion": png(confusion)}
     if pred.proba is None or pred.classes is None or len(pred.classes) != 2:
         return plots
     positive, score = pred.classes[1], pred.proba[:, 1]
@@ -69,8 +69,8 @@ def _classification_plots(pred: Predictions, y: np.ndarray) -> dict[str, bytes]:
         ax.set(xlabel="predicted probability", ylabel="observed frequency", title="calibration")
         ax.legend()
 
-    plots["roc"] = _png(roc)
-    plots["calibration"] = _png(calibration)
+    plots["roc"] = png(roc)
+    plots["calibration"] = png(calibration)
     return plots
 
 
@@ -81,20 +81,25 @@ def _regression_plots(pred: Predictions, y: np.ndarray) -> dict[str, bytes]:
         ax.plot([low, high], [low, high], linestyle=":", color="grey")
         ax.set(xlabel="actual", ylabel="predicted", title="predicted against actual")
 
-    return {"predicted": _png(predicted)}
+    return {"predicted": png(predicted)}
 
 
-def _png(draw: Callable[[Any], None]) -> bytes:
-    """What ``draw`` puts on a fresh figure's axes, as PNG bytes."""
+def png(
+    draw: Callable[[Any], None], *, size: tuple[float, float] = (5.5, 4.5), dpi: int = 100
+) -> bytes:
+    """What ``draw`` puts on a fresh figure's axes, as PNG bytes (any report's plots)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    figure, ax = plt.subplots(figsize=(5.5, 4.5))
+    figure, ax = plt.subplots(figsize=size)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # plots are for people, not for warning filters
             draw(ax)
             buffer = io.BytesIO()
-            figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+            figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
         return buffer.getvalue()
     finally:
         plt.close(figure)

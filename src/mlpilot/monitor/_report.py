@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import functools
 import html
-import io
 import json
-import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mlpilot.errors import NotFoundError
+from mlpilot.evaluate._report import png as figure_png
 from mlpilot.monitor.drift import CategoricalColumn, NumericColumn
 
 if TYPE_CHECKING:
@@ -62,7 +60,9 @@ def write_window_report(
         values = current[name] if name in current.columns else pd.Series(dtype=object)
         file = f"{position:03d}-{_slug(name)}.png"
         try:
-            png = _png(functools.partial(_draw, column=column, values=values))
+            png = figure_png(
+                functools.partial(_draw, column=column, values=values), size=(5.5, 4.0), dpi=90
+            )
         except (TypeError, ValueError) as exc:  # a column of unreadable values
             plots[name] = f"<p>no plot: {html.escape(str(exc))}</p>"
             continue
@@ -100,24 +100,6 @@ def _draw(ax: Any, column: Any, values: pd.Series) -> None:
         ax.set(xlabel=column.name, ylabel="share")
     ax.set_title(column.name)
     ax.legend()
-
-
-def _png(draw: Callable[[Any], None]) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    figure, ax = plt.subplots(figsize=(5.5, 4.0))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # plots are for people, not for warning filters
-            draw(ax)
-            buffer = io.BytesIO()
-            figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-        return buffer.getvalue()
-    finally:
-        plt.close(figure)
 
 
 def _page(
