@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,7 +10,7 @@ from rich.console import Console
 
 from mlpilot.cli._state import state
 from mlpilot.errors import ConfigError
-from mlpilot.serve import ServeConfig, Server, model_configs, serve
+from mlpilot.serve import ServeConfig, Server, model_configs, run
 
 _err = Console(stderr=True)
 
@@ -113,4 +112,4 @@ def serve_command(
             highlight=False,
         )
 
-    asyncio.run(serve(serve_config, client, on_ready=ready))
+    run(serve_config, client, on_ready=ready)

@@ -2,7 +2,7 @@
 micro-batching, canary and shadow traffic, hot swap when an alias moves, a prediction
 log, Prometheus metrics, and workers shared among models by their latency targets."""
 
-from mlpilot.serve._app import create_app, serve
+from mlpilot.serve._app import create_app, run, serve
 from mlpilot.serve._batching import BatchPolicy
 from mlpilot.serve._capacity import Load, plan
 from mlpilot.serve._config import ModelConfig, ServeConfig, model_configs
@@ -19,5 +19,6 @@ __all__ = [
     "create_app",
     "model_configs",
     "plan",
+    "run",
     "serve",
 ]

@@ -3,6 +3,7 @@ the Open Inference Protocol, Prometheus metrics), and running it under uvicorn."
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import json
@@ -175,6 +176,23 @@ def _web_server(config: Any) -> Any:
                     signal.signal(sig, handler)
 
     return Web(config)
+
+
+def run(
+    config: ServeConfig,
+    client: TrackingClient | None = None,
+    on_ready: Callable[[Server], None] | None = None,
+) -> None:
+    """:func:`serve` on uvloop's event loop where it is installed: it takes about half
+    the time of asyncio's own loop to carry a request."""
+    try:
+        import uvloop
+    except ImportError:  # not built for every platform (Windows)
+        loop_factory = None
+    else:
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(serve(config, client, on_ready))
 
 
 async def serve(

@@ -36,6 +36,21 @@ class Metrics:
             buckets=_BATCH_BUCKETS,
             registry=self.registry,
         )
+        self._predict = Histogram(
+            "mlpilot_serve_predict_seconds",
+            "Time a worker spent predicting one batch.",
+            labels,
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self._trip = Histogram(
+            "mlpilot_serve_batch_seconds",
+            "Time from sending a batch to a worker to having its answer: the predict "
+            "time plus the trip there and back.",
+            labels,
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self._workers = Gauge(
             "mlpilot_serve_workers",
             "Worker processes running a model version.",
@@ -61,6 +76,10 @@ class Metrics:
 
     def batch(self, model: str, version: int, rows: int) -> None:
         self._batch.labels(model, str(version)).observe(rows)
+
+    def predicted(self, model: str, version: int, predict_s: float, batch_s: float) -> None:
+        self._predict.labels(model, str(version)).observe(predict_s)
+        self._trip.labels(model, str(version)).observe(batch_s)
 
     def workers(self, model: str, version: int, count: int) -> None:
         self._workers.labels(model, str(version)).set(count)

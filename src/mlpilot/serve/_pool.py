@@ -208,7 +208,7 @@ class Pool:
 
     def _answered(self, worker: _Worker) -> None:
         try:
-            batch_id, status, payload, scores = worker.conn.recv()
+            batch_id, status, payload, scores, predict_s = worker.conn.recv()
         except (EOFError, OSError):
             self._lost(worker)
             return
@@ -218,6 +218,7 @@ class Pool:
         self.busy_s += elapsed
         if worker.warm:
             self.policy.finished(sum(r.rows for r in batch), elapsed)
+            self._metrics.predicted(self.model, self.version, predict_s, elapsed)
         worker.warm = True
         if batch_id == worker.batch_id:
             if status == "ok":
