@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import collections
 
+import numpy as np
+import pandas as pd
 import pytest
+from sklearn.linear_model import LogisticRegression
 
+from mlpilot.registry import ModelRegistry, Signature
 from mlpilot.tracking import TrackingClient
 
-from . import STRONG, WEAK, answer_of, body, expected, register, rows
+from . import STRONG, WEAK, answer_of, body, data, expected, records, register, rows
 from .conftest import Start, logged_rows, sqlite_only
 
 pytestmark = pytest.mark.integration
@@ -75,3 +79,74 @@ def test_a_shadow_never_answers_but_its_predictions_are_logged(
     for index in sent:
         labels, _ = expected(WEAK, rows(index))
         assert [by_id.loc[f"req-{index}", "prediction"]] == labels
+
+
+def register_fitted(
+    client: TrackingClient, name: str, X: pd.DataFrame, *, alias: str
+) -> LogisticRegression:
+    """Fit a logistic regression on ``X`` (the cancer target) and register it, with the
+    signature of ``X``, at ``alias``."""
+    _, y = data()
+    model = LogisticRegression(max_iter=5000).fit(X, y)
+    registry = ModelRegistry(client)
+    with client.create_run("serve", name="challenger") as run:
+        client.log_model(run.id, model)
+    version = registry.register(name, run.id, signature=Signature.infer(X, model.predict(X)))
+    registry.set_alias(name, alias, version.version)
+    return model
+
+
+@sqlite_only
+def test_a_canary_takes_its_own_columns_in_its_own_order(
+    cancer: TrackingClient, server: Start
+) -> None:
+    X, _ = data()
+    # Ten of the primary's columns, in reverse order: scikit-learn refuses a frame whose
+    # names are not those it was fitted on, in that order.
+    theirs = list(reversed(X.columns[:10]))
+    model = register_fitted(cancer, "cancer", X[theirs], alias="challenger")
+    running = server("cancer@champion", "--challenger", "cancer@challenger", "--split", "1")
+
+    for index in range(0, 569, 57):
+        response = running.predict("cancer", body(rows(index)))
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert (answer["role"], answer["version"]) == ("canary", 2)
+        assert answer["predictions"] == model.predict(rows(index)[theirs]).tolist()
+        assert np.allclose(answer["scores"], model.predict_proba(rows(index)[theirs]))
+
+
+def test_requests_a_challenger_refuses_are_answered_by_the_primary(
+    cancer: TrackingClient, server: Start
+) -> None:
+    X, _ = data()
+    # The challenger also takes a column the primary does not: requests without it are
+    # the primary's alone, requests with it go to the canary.
+    widened = X.assign(clinic=np.arange(len(X)) % 3)
+    model = register_fitted(cancer, "cancer", widened, alias="challenger")
+    running = server(
+        "cancer@champion",
+        *("--challenger", "cancer@challenger", "--split", "1", "--log-sample", "1"),
+    )
+
+    for index in range(10):
+        response = running.predict("cancer", body(rows(index)))
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert (answer["role"], answer["version"]) == ("primary", 1)
+        assert answer_of(STRONG, rows(index), answer)
+    assert running.metric("mlpilot_serve_challenger_refused_total", version="2") == 10
+
+    with_clinic = widened.iloc[[0]]
+    sent = {"records": [{**records(rows(0))[0], "clinic": 0}], "scores": True}
+    response = running.predict("cancer", sent)
+    assert response.status_code == 200, response.text
+    assert (response.json()["role"], response.json()["predictions"]) == (
+        "canary",
+        model.predict(with_clinic).tolist(),
+    )
+    # Each version's log row holds the columns it was given.
+    canary = logged_rows(cancer, "cancer", 1, roles=("canary",))
+    assert "clinic" in canary.columns and canary["clinic"].tolist() == [0]
+    primary = logged_rows(cancer, "cancer", 10, roles=("primary",))
+    assert "clinic" not in primary.columns or primary["clinic"].isna().all()

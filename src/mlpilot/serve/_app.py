@@ -50,7 +50,7 @@ def create_app(server: Server) -> FastAPI:
         name = request.path_params["name"]
         deployment = server.deployment(name)
         body = await server.body(request)
-        columns = deployment.primary.schema.columns(body)
+        columns = deployment.primary.schema.read(body)
         request_id = _request_id(request.headers.get("x-request-id"))
         served = await server.predict(name, columns, request_id, body.get("scores") is True)
         answer = {
@@ -69,7 +69,7 @@ def create_app(server: Server) -> FastAPI:
         name = request.path_params["name"]
         deployment = server.deployment(name)
         body = await server.body(request)
-        columns = deployment.primary.schema.v2_columns(body)
+        columns = deployment.primary.schema.read_v2(body)
         request_id = _request_id(body.get("id") or request.headers.get("x-request-id"))
         # Class probabilities are computed when the request names them as an output.
         outputs = body.get("outputs") or []

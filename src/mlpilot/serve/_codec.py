@@ -35,30 +35,38 @@ class Schema:
         self.kinds = {c.name: c.kind for c in signature.inputs} if signature else {}
 
     def columns(self, body: Any) -> Columns:
-        """The columns of a ``/predict`` body: ``{"records": [{...}, ...]}`` or
-        ``{"columns": {"name": [...], ...}}``."""
+        """The model's columns from a ``/predict`` body, checked."""
+        return self.check(self.read(body))
+
+    def v2_columns(self, body: Any) -> Columns:
+        """The model's columns from a v2 ``/infer`` body, checked."""
+        return self.check(self.read_v2(body))
+
+    def read(self, body: Any) -> Columns:
+        """The columns of a ``/predict`` body as sent, ``{"records": [{...}, ...]}`` or
+        ``{"columns": {"name": [...], ...}}``; :meth:`check` takes the model's from them."""
         if not isinstance(body, Mapping) or not ({"records", "columns"} & body.keys()):
             raise InvalidInputError(
                 'send {"records": [{"column": value, ...}, ...]} or '
                 '{"columns": {"column": [values], ...}}'
             )
         if "records" in body:
-            return self.check(_from_records(body["records"]))
+            return _from_records(body["records"])
         columns = body["columns"]
         if not isinstance(columns, Mapping) or not columns:
             raise InvalidInputError('"columns" must be an object of column name to values')
-        return self.check({str(k): v for k, v in columns.items()})
+        return {str(k): v for k, v in columns.items()}
 
-    def v2_columns(self, body: Any) -> Columns:
-        """The columns of a v2 ``/infer`` body: one tensor per column (shape ``[n]``), or
-        one ``[n, width]`` tensor whose columns are the signature's, in order."""
+    def read_v2(self, body: Any) -> Columns:
+        """The columns of a v2 ``/infer`` body as sent: one tensor per column (shape
+        ``[n]``), or one ``[n, width]`` tensor whose columns are this schema's, in order."""
         if not isinstance(body, Mapping) or not isinstance(body.get("inputs"), list):
             raise InvalidInputError('a v2 inference request needs "inputs": [tensor, ...]')
         tensors = body["inputs"]
         if not tensors:
             raise InvalidInputError('"inputs" is empty')
         if len(tensors) == 1 and len(_shape(tensors[0], 0)) == 2:
-            return self.check(self._from_matrix(tensors[0]))
+            return self._from_matrix(tensors[0])
         columns: Columns = {}
         for index, tensor in enumerate(tensors):
             shape = _shape(tensor, index)
@@ -71,7 +79,7 @@ class Schema:
                     "or a single [rows, columns] tensor"
                 )
             columns[name] = _data(tensor, name, shape[0])
-        return self.check(columns)
+        return columns
 
     def _from_matrix(self, tensor: Mapping[str, Any]) -> Columns:
         rows, width = _shape(tensor, 0)

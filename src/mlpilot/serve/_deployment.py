@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from mlpilot.errors import MlpilotError
+from mlpilot.errors import InvalidInputError, MlpilotError
 from mlpilot.registry import ModelRegistry, VersionRecord
 from mlpilot.serve._batching import BatchPolicy
 from mlpilot.serve._capacity import Load
@@ -33,6 +33,8 @@ class Served:
     role: str
     predictions: list[Any]
     scores: list[list[float]] | None
+    #: The columns that version was given, by its own signature.
+    features: Columns
 
 
 class Slot:
@@ -109,6 +111,8 @@ class Deployment:
         )
         self._waking: set[Pool] = set()
         self._rng = random.Random()
+        #: The challenger version last warned about for refusing a request.
+        self._warned_refusal: int | None = None
         self._background: set[asyncio.Task[Any]] = set()
 
     def slots(self) -> list[Slot]:
@@ -165,31 +169,59 @@ class Deployment:
         )
 
     async def predict(
-        self, columns: Columns, rows: int, scores: bool = False
+        self, sent: Columns, scores: bool = False
     ) -> tuple[Served, asyncio.Task[Any] | None]:
         """Answer from the primary, or from the challenger for a canary's share; in
-        shadow mode, also start the challenger on a copy (the task returned)."""
+        shadow mode, also start the challenger on a copy (the task returned).
+
+        Each version takes its columns from those sent by its own signature. The
+        primary's is the endpoint's contract: a request it refuses is refused. One that
+        only the challenger refuses is answered by the primary and not copied, and
+        counted in ``mlpilot_serve_challenger_refused``."""
+        columns = self.primary.schema.check(sent)
+        rows = len(next(iter(columns.values())))
         challenger = self.challenger
-        use_challenger = (
+        theirs = None
+        if (
             challenger is not None
             and challenger.pool is not None
             and self._rng.random() < self.config.split
-        )
+        ):
+            theirs = self._columns_for(challenger, sent)
         shadow = None
-        if use_challenger and self.config.mode == "canary":
+        if theirs is not None and self.config.mode == "canary":
             assert challenger is not None and challenger.version is not None
-            predictions, probabilities = await challenger.predict(columns, rows, scores)
-            return Served(challenger.version, "canary", predictions, probabilities), None
-        if use_challenger:
+            predictions, probabilities = await challenger.predict(theirs, rows, scores)
+            served = Served(challenger.version, "canary", predictions, probabilities, theirs)
+            return served, None
+        if theirs is not None:
             assert challenger is not None
             shadow = asyncio.get_running_loop().create_task(
-                self._shadow(challenger, columns, rows, scores)
+                self._shadow(challenger, theirs, rows, scores)
             )
             self._background.add(shadow)
             shadow.add_done_callback(self._background.discard)
         version = self.primary.version
         predictions, probabilities = await self.primary.predict(columns, rows, scores)
-        return Served(version or 0, "primary", predictions, probabilities), shadow
+        return Served(version or 0, "primary", predictions, probabilities, columns), shadow
+
+    def _columns_for(self, challenger: Slot, sent: Columns) -> Columns | None:
+        try:
+            return challenger.schema.check(sent)
+        except InvalidInputError as exc:
+            version = challenger.version or 0
+            self.metrics.challenger_refused(self.name, version)
+            if self._warned_refusal != version:
+                self._warned_refusal = version
+                log.warning(
+                    "%s version %s (%s) refuses requests its primary takes, which it "
+                    "therefore does not see: %s",
+                    self.name,
+                    version,
+                    self.config.mode,
+                    exc,
+                )
+            return None
 
     async def _shadow(self, slot: Slot, columns: Columns, rows: int, scores: bool) -> Served | None:
         version = slot.version
@@ -198,7 +230,7 @@ class Deployment:
         except Exception as exc:  # a shadow's failure never reaches the client
             log.warning("shadow %s version %s failed: %s", self.name, version, exc)
             return None
-        return Served(version or 0, "shadow", predictions, probabilities)
+        return Served(version or 0, "shadow", predictions, probabilities, columns)
 
     def wake(self, pool: Pool) -> None:
         """Load an unloaded model again for the request that is waiting for it."""

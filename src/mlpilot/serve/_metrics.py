@@ -63,6 +63,12 @@ class Metrics:
             labels,
             registry=self.registry,
         )
+        self._challenger_refused = Counter(
+            "mlpilot_serve_challenger_refused",
+            "Requests a challenger's signature refused, answered by the primary alone.",
+            labels,
+            registry=self.registry,
+        )
         self._rejected = Counter(
             "mlpilot_serve_rejected",
             "Requests refused before reaching a model, by HTTP status.",
@@ -86,6 +92,9 @@ class Metrics:
 
     def worker_lost(self, model: str, version: int) -> None:
         self._lost.labels(model, str(version)).inc()
+
+    def challenger_refused(self, model: str, version: int) -> None:
+        self._challenger_refused.labels(model, str(version)).inc()
 
     def rejected(self, status: int) -> None:
         self._rejected.labels(str(status)).inc()

@@ -137,11 +137,11 @@ class Server:
     async def predict(
         self, name: str, columns: Columns, request_id: str, scores: bool = False
     ) -> Served:
+        """Answer ``columns`` as sent (each version takes its own from them)."""
         deployment = self.deployment(name)
-        rows = len(next(iter(columns.values())))
         started = time.perf_counter()
         try:
-            served, shadow = await deployment.predict(columns, rows, scores)
+            served, shadow = await deployment.predict(columns, scores)
         except WorkerLost as exc:
             raise HttpError(503, str(exc)) from None
         except PredictFailed as exc:
@@ -149,16 +149,12 @@ class Server:
         latency = time.perf_counter() - started
         self.metrics.request(name, served.version, served.role, 200, latency)
         if self.predictions.sampled():
-            self._log(request_id, name, served, columns, latency)
+            self._log(request_id, name, served, latency)
             if shadow is not None:
-                shadow.add_done_callback(
-                    lambda task: self._log_shadow(task, request_id, name, columns)
-                )
+                shadow.add_done_callback(lambda task: self._log_shadow(task, request_id, name))
         return served
 
-    def _log(
-        self, request_id: str, name: str, served: Served, columns: Columns, latency: float
-    ) -> None:
+    def _log(self, request_id: str, name: str, served: Served, latency: float) -> None:
         self.predictions.record(
             PredictionBatch(
                 request_id=request_id,
@@ -167,17 +163,15 @@ class Server:
                 role=served.role,
                 ts_ms=now_ms(),
                 latency_ms=latency * 1000,
-                features=columns,
+                features=served.features,
                 predictions=served.predictions,
                 scores=served.scores,
             )
         )
 
-    def _log_shadow(
-        self, task: asyncio.Task[Any], request_id: str, name: str, columns: Columns
-    ) -> None:
+    def _log_shadow(self, task: asyncio.Task[Any], request_id: str, name: str) -> None:
         if not task.cancelled() and task.exception() is None and task.result() is not None:
-            self._log(request_id, name, task.result(), columns, 0.0)
+            self._log(request_id, name, task.result(), 0.0)
 
     # -- loops ---------------------------------------------------------------------
 
