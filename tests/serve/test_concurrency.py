@@ -65,6 +65,11 @@ def test_concurrent_requests_share_batches_and_get_their_own_answers(
     assert batched_rows == sent
     assert batches < batched_rows
     assert running.metric("mlpilot_serve_requests_total", status="200", **labels) == sent
+    # Every batch but a worker's first (which pays for warming up) is timed in the
+    # worker, and that time is part of the batch's round trip.
+    assert 0 < running.metric("mlpilot_serve_predict_seconds_count", **labels) < batches
+    predict_s = running.metric("mlpilot_serve_predict_seconds_sum", **labels)
+    assert 0 < predict_s < running.metric("mlpilot_serve_batch_seconds_sum", **labels)
 
 
 @sqlite_only
