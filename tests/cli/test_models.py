@@ -15,7 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 from mlpilot.evaluate import GatePolicy, Scoring
 from mlpilot.registry import ModelRegistry
-from mlpilot.store import Store
+from mlpilot.store import PredictionBatch, PredictionLog, Store, now_ms
 from mlpilot.tracking import TrackingClient
 
 from .conftest import Invoke, assert_one_line_error, parse_json
@@ -153,3 +153,42 @@ def test_mistakes_are_one_line_errors(
 ) -> None:
     assert_one_line_error(cli(*args), fragment)
     assert registry.get_model(MODEL).aliases == {}
+
+
+def test_traffic_compares_the_versions_that_served_a_model(store: Store, cli: Invoke) -> None:
+    ModelRegistry(TrackingClient(store)).create_model("churn")
+    predictions = PredictionLog(store.metadata)
+    for index, (primary, shadow) in enumerate([("stay", "stay"), ("stay", "leave")]):
+        for version, role, label in ((1, "primary", primary), (2, "shadow", shadow)):
+            predictions.record(
+                PredictionBatch(
+                    request_id=f"r{index}",
+                    model="churn",
+                    version=version,
+                    role=role,
+                    ts_ms=now_ms(),
+                    latency_ms=3.0,
+                    features=[{"tenure": index}],
+                    predictions=[label],
+                )
+            )
+    predictions.close()
+
+    table = cli("models", "traffic", "churn", "--since", "1h")
+    assert table.exit_code == 0, table.output
+    assert "traffic of the last 1h" in table.stdout
+    assert "shadow version 2 agreed with primary version 1 on 50.0% of 2 rows" in table.stdout
+    document = parse_json(cli("models", "traffic", "churn", "--json"))
+    assert [(v["role"], v["version"], v["requests"]) for v in document["versions"]] == [
+        ("primary", 1, 2),
+        ("shadow", 2, 2),
+    ]
+    assert document["shadows"][0]["agreement"] == 0.5
+
+
+def test_traffic_of_an_unknown_model_or_period_is_a_clear_error(store: Store, cli: Invoke) -> None:
+    assert_one_line_error(cli("models", "traffic", "nope"), "nope")
+    ModelRegistry(TrackingClient(store)).create_model("churn")
+    assert_one_line_error(cli("models", "traffic", "churn", "--since", "soon"), "--since", "30m")
+    quiet = cli("models", "traffic", "churn")
+    assert quiet.exit_code == 0 and "No logged predictions of churn" in quiet.output

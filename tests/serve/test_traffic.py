@@ -11,6 +11,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from mlpilot.registry import ModelRegistry, Signature
+from mlpilot.serve import compare_traffic
 from mlpilot.tracking import TrackingClient
 
 from . import STRONG, WEAK, answer_of, body, data, expected, records, register, rows
@@ -79,6 +80,16 @@ def test_a_shadow_never_answers_but_its_predictions_are_logged(
     for index in sent:
         labels, _ = expected(WEAK, rows(index))
         assert [by_id.loc[f"req-{index}", "prediction"]] == labels
+
+    # The log pairs each shadow answer with the primary's to the same request.
+    found = compare_traffic(challenged.store.metadata, "cancer")
+    (paired,) = found.shadows
+    agreeing = [expected(STRONG, rows(i))[0] == expected(WEAK, rows(i))[0] for i in sent]
+    assert (paired.shadow_version, paired.primary_version, paired.rows) == (2, 1, len(sent))
+    assert paired.agreement == pytest.approx(sum(agreeing) / len(sent))
+    assert paired.score_gap is not None and paired.score_gap > 0
+    shadow_traffic = next(v for v in found.versions if v.role == "shadow")
+    assert shadow_traffic.requests == len(sent) and shadow_traffic.latency_p50_ms > 0
 
 
 def register_fitted(

@@ -22,6 +22,9 @@ from mlpilot.evaluate import (
     write_evaluation_report,
 )
 from mlpilot.registry import CHAMPION, ModelRegistry, VersionRecord, model_card, promote
+from mlpilot.schedule import parse_duration
+from mlpilot.serve import compare_traffic
+from mlpilot.store import now_ms
 
 app = typer.Typer(no_args_is_help=True, help="Model versions, aliases, promotion and rollback.")
 
@@ -230,6 +233,71 @@ def load_check(ctx: typer.Context, uri: UriArgument) -> None:
     _output.stderr().print(
         f"{version.model} version {version.version} loads; sha256 {version.digest[:16]}… matches"
     )
+
+
+@app.command("traffic")
+def traffic(
+    ctx: typer.Context,
+    name: NameArgument,
+    since: Annotated[
+        str, typer.Option("--since", help="How far back: a duration such as 30m, 24h or 7d.")
+    ] = "24h",
+    as_json: _output.JsonOption = False,
+) -> None:
+    """Compare the versions that served NAME's live traffic, from the prediction log:
+    latency, what each predicted, accuracy where labels arrived, and how often a
+    shadow agreed with the primary on the same requests."""
+    client = state(ctx).client()
+    ModelRegistry(client).get_model(name)  # an unknown model is an error, not "no traffic"
+    since_ms = now_ms() - int(parse_duration(since, "--since") * 1000)
+    found = compare_traffic(client.store.metadata, name, since_ms=since_ms)
+    if as_json:
+        _output.print_json(found.to_dict())
+        return
+    if not found.versions:
+        _output.stderr().print(
+            f"No logged predictions of {name} in the last {since}; the server logs a "
+            "log_sample share of requests."
+        )
+        return
+    classes = any(v.accuracy is not None for v in found.versions)
+    table = Table(
+        box=None,
+        header_style="bold",
+        title=f"{name}: traffic of the last {since} (latency in ms)",
+    )
+    for column in ("version", "requests", "p50", "p95", "predicted", "labelled"):
+        table.add_column(
+            column,
+            justify="left" if column in ("version", "predicted") else "right",
+            no_wrap=column == "predicted",
+        )
+    table.add_column("accuracy" if classes else "MAE", justify="right")
+    for v in found.versions:
+        rows = "" if v.rows == v.requests else f" ({v.rows:,} rows)"
+        table.add_row(
+            f"{v.version} {v.role}",
+            f"{v.requests:,}{rows}",
+            f"{v.latency_p50_ms:.2f}",
+            f"{v.latency_p95_ms:.2f}",
+            ", ".join(
+                f"{k} {_output.number(x)}" if k == "mean" else f"{k} {x:.0%}"
+                for k, x in v.predictions.items()
+            ),
+            f"{v.labelled:,}",
+            f"{v.accuracy:.1%}" if v.accuracy is not None else _output.number(v.mae),
+        )
+    console = _output.stdout()
+    console.print(table)
+    for s in found.shadows:
+        same = (
+            f"agreed with primary version {s.primary_version} on {s.agreement:.1%}"
+            if s.agreement is not None
+            else f"differed from primary version {s.primary_version} by "
+            f"{_output.number(s.mean_difference)} on average"
+        )
+        gap = "" if s.score_gap is None else f"; class probabilities {s.score_gap:.3f} apart"
+        console.print(f"shadow version {s.shadow_version} {same} of {s.rows:,} rows{gap}")
 
 
 def evaluate_command(

@@ -8,6 +8,12 @@ from mlpilot.serve._capacity import Load, plan
 from mlpilot.serve._config import ModelConfig, ServeConfig, model_configs
 from mlpilot.serve._pool import LoadFailed
 from mlpilot.serve._server import Server
+from mlpilot.serve._traffic import (
+    ShadowAgreement,
+    TrafficComparison,
+    VersionTraffic,
+    compare_traffic,
+)
 
 __all__ = [
     "BatchPolicy",
@@ -16,6 +22,10 @@ __all__ = [
     "ModelConfig",
     "ServeConfig",
     "Server",
+    "ShadowAgreement",
+    "TrafficComparison",
+    "VersionTraffic",
+    "compare_traffic",
     "create_app",
     "model_configs",
     "plan",

@@ -223,14 +223,19 @@ class Deployment:
                 )
             return None
 
-    async def _shadow(self, slot: Slot, columns: Columns, rows: int, scores: bool) -> Served | None:
+    async def _shadow(
+        self, slot: Slot, columns: Columns, rows: int, scores: bool
+    ) -> tuple[Served, float] | None:
+        """The shadow's answer and how long it took, or None where it failed."""
         version = slot.version
+        started = time.perf_counter()
         try:
             predictions, probabilities = await slot.predict(columns, rows, scores)
         except Exception as exc:  # a shadow's failure never reaches the client
             log.warning("shadow %s version %s failed: %s", self.name, version, exc)
             return None
-        return Served(version or 0, "shadow", predictions, probabilities, columns)
+        served = Served(version or 0, "shadow", predictions, probabilities, columns)
+        return served, time.perf_counter() - started
 
     def wake(self, pool: Pool) -> None:
         """Load an unloaded model again for the request that is waiting for it."""

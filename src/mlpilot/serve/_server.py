@@ -171,7 +171,8 @@ class Server:
 
     def _log_shadow(self, task: asyncio.Task[Any], request_id: str, name: str) -> None:
         if not task.cancelled() and task.exception() is None and task.result() is not None:
-            self._log(request_id, name, task.result(), 0.0)
+            served, latency = task.result()
+            self._log(request_id, name, served, latency)
 
     # -- loops ---------------------------------------------------------------------
 
