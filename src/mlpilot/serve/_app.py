@@ -183,8 +183,8 @@ def run(
     client: TrackingClient | None = None,
     on_ready: Callable[[Server], None] | None = None,
 ) -> None:
-    """:func:`serve` on uvloop's event loop where it is installed: it takes about half
-    the time of asyncio's own loop to carry a request."""
+    """:func:`serve` on the event loop uvicorn would pick for itself (uvloop where it
+    is installed), which uvicorn cannot do here because :func:`serve` starts the loop."""
     try:
         import uvloop
     except ImportError:  # not built for every platform (Windows)

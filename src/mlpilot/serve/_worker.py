@@ -35,11 +35,6 @@ def main(conn: Connection, settings: dict[str, Any], model: str, version: int) -
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
-    # The server has refused NaN and infinities in every request: scikit-learn need
-    # not look for them again in every batch.
-    import sklearn
-
-    sklearn.set_config(assume_finite=True)
     try:
         predictor = _load(settings, model, version)
     except Exception as exc:  # anything a model's loading raises is reported, not hidden
