@@ -57,6 +57,7 @@ def test_a_canary_and_its_primary_side_by_side_with_their_accuracy(store: Store)
 
     found = compare_traffic(store.metadata, "churn")
 
+    assert not found.regression
     primary, canary = found.versions
     assert (primary.role, primary.version, primary.requests, primary.rows) == ("primary", 1, 9, 10)
     # Nine requests, one latency each (the two-row request is not counted twice).
@@ -105,6 +106,7 @@ def test_a_regressor_is_compared_by_its_errors_and_differences(store: Store) -> 
 
     found = compare_traffic(store.metadata, "churn")
 
+    assert found.regression
     primary, shadow_traffic = found.versions
     assert primary.predictions == {"mean": 15.25}
     assert (primary.mae, primary.accuracy) == (0.75, None)

@@ -260,7 +260,6 @@ def traffic(
             "log_sample share of requests."
         )
         return
-    classes = any(v.accuracy is not None for v in found.versions)
     table = Table(
         box=None,
         header_style="bold",
@@ -272,7 +271,7 @@ def traffic(
             justify="left" if column in ("version", "predicted") else "right",
             no_wrap=column == "predicted",
         )
-    table.add_column("accuracy" if classes else "MAE", justify="right")
+    table.add_column("MAE" if found.regression else "accuracy", justify="right")
     for v in found.versions:
         rows = "" if v.rows == v.requests else f" ({v.rows:,} rows)"
         table.add_row(

@@ -72,6 +72,8 @@ class TrafficComparison:
     model: str
     since_ms: int | None
     until_ms: int | None
+    #: Whether the model predicts measurements (fractional numbers) rather than classes.
+    regression: bool
     versions: list[VersionTraffic]
     shadows: list[ShadowAgreement]
 
@@ -80,6 +82,7 @@ class TrafficComparison:
             "model": self.model,
             "since_ms": self.since_ms,
             "until_ms": self.until_ms,
+            "regression": self.regression,
             "versions": [v.to_dict() for v in self.versions],
             "shadows": [s.to_dict() for s in self.shadows],
         }
@@ -109,7 +112,9 @@ def compare_traffic(
         _agreement(rows, primary, regression)
         for _, rows in frame[frame["role"] == "shadow"].groupby("version")
     ]
-    return TrafficComparison(model, since_ms, until_ms, versions, [s for s in shadows if s])
+    return TrafficComparison(
+        model, since_ms, until_ms, regression, versions, [s for s in shadows if s]
+    )
 
 
 def _version_traffic(rows: pd.DataFrame, regression: bool) -> VersionTraffic:
