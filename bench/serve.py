@@ -10,8 +10,10 @@ same one row, sent as JSON records. What is measured:
 2. **mlpilot, batching on**: ``mlpilot serve NAME@champion`` on a fresh store in a
    temporary folder, the model logged with ``run.log_model`` and registered with the
    alias ``champion``. At concurrency 1 its p50 latency less the floor's p50 is the
-   server's overhead (``overhead_p50_ms``); at concurrency 64 its throughput and its
-   p99 latency (``p99_ms_64``).
+   server's overhead (``overhead_p50_ms``), and the server's own metrics say how much
+   of a request was the model's predict in the worker and how much the trip to the
+   worker and back (``mlpilot_worker_predict_ms_1``, ``mlpilot_worker_trip_ms_1``);
+   at concurrency 64 its throughput and its p99 latency (``p99_ms_64``).
 3. **mlpilot, batching off** (``--no-batching``: every request is its own predict
    call) at concurrency 64: ``batching_throughput_ratio`` is the batched throughput
    over this one.
@@ -446,9 +448,12 @@ def bench_mlpilot(
             check_prediction(label, url, body, expected)
             if batching:
                 bench.step(f"{label}: concurrency {plan.low_concurrency}")
+                metrics_url = f"http://127.0.0.1:{port}/metrics"
+                before = worker_seconds(metrics_url)
                 results["c1"] = bench.load(
                     label, url, body_file, plan.low_concurrency, "predictions"
                 )
+                results["c1_worker"] = worker_seconds(metrics_url, since=before)
                 bench.done_step()
             bench.step(f"{label}: concurrency {plan.high_concurrency}")
             results["c64" if batching else "nobatch_c64"] = bench.load(
@@ -456,6 +461,27 @@ def bench_mlpilot(
             )
             bench.done_step()
     return results
+
+
+def worker_seconds(metrics_url: str, since: Mapping[str, float] | None = None) -> dict[str, float]:
+    """The server's own account of its batches (from ``/metrics``): their count, the
+    seconds spent predicting in the worker, and the seconds from sending them to
+    having their answers; with ``since``, only what was added after it was read."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(metrics_url, timeout=10) as response:
+        text = response.read().decode()
+    wanted = {
+        "mlpilot_serve_predict_seconds_count": "batches",
+        "mlpilot_serve_predict_seconds_sum": "predict_s",
+        "mlpilot_serve_batch_seconds_sum": "trip_s",
+    }
+    found = dict.fromkeys(wanted.values(), 0.0)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in wanted:
+                found[wanted[sample.name]] += sample.value
+    return {k: v - (since or {}).get(k, 0.0) for k, v in found.items()}
 
 
 # --------------------------------------------------------------------------- MLflow
@@ -583,6 +609,12 @@ def build_report(
     ):
         f_c64, f_workers = f_extra, extra_workers
 
+    # Where the overhead goes: the model's time in the worker, beside the floor, and the
+    # trip to the worker and back.
+    worker = pilot.get("c1_worker") or {}
+    batches = worker.get("batches") or 0
+    in_worker = worker["predict_s"] / batches * 1000 if batches else None
+    trip = (worker["trip_s"] - worker["predict_s"]) / batches * 1000 if batches else None
     p_p50_1 = _get(p_c1, "p50_ms")
     f_p50_1 = _get(f_c1, "p50_ms")
     overhead = None if p_p50_1 is None else p_p50_1 - floor_p50
@@ -620,6 +652,14 @@ def build_report(
             fmt_ratio(_ratio(overhead, f_overhead)),
             f"< {TARGET_OVERHEAD_P50_MS:g} ms",
             None if overhead is None else overhead < TARGET_OVERHEAD_P50_MS,
+        ),
+        Row(
+            "  of which: predict in the worker (mean) / the trip to it and back",
+            "—" if in_worker is None or trip is None else f"{in_worker:,.2f} / {trip:,.2f} ms",
+            "",
+            "",
+            "",
+            None,
         ),
         Row(
             f"throughput, concurrency {hi}{mlflow_cfg}",
@@ -680,6 +720,8 @@ def build_report(
         "floor_p50_ms": _round(floor_p50, 4),
         "floor_p99_ms": _round(floor["p99_ms"], 4),
         "mlpilot_p50_ms_1": _round(p_p50_1, 4),
+        "mlpilot_worker_predict_ms_1": _round(in_worker, 4),
+        "mlpilot_worker_trip_ms_1": _round(trip, 4),
         "mlpilot_p99_ms_1": _round(_get(p_c1, "p99_ms"), 4),
         "mlpilot_rps_1": _round(_get(p_c1, "throughput_rps"), 1),
         "mlpilot_rps_64": _round(p_rps, 1),
