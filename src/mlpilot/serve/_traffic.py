@@ -123,7 +123,7 @@ def _version_traffic(rows: pd.DataFrame, regression: bool) -> VersionTraffic:
     labelled = rows[rows["label"].notna()]
     accuracy = mae = None
     if len(labelled) and regression:
-        mae = float(np.mean(np.abs(_numbers(labelled["prediction"]) - _numbers(labelled["label"]))))
+        mae = _mean_difference(labelled["prediction"], labelled["label"])
     elif len(labelled):
         accuracy = _share_equal(labelled["prediction"], labelled["label"])
     return VersionTraffic(
@@ -157,9 +157,7 @@ def _agreement(
         primary_version=int(pairs["version_primary"].mode().iloc[0]),
         rows=len(pairs),
         agreement=None if regression else _share_equal(ours, theirs),
-        mean_difference=(
-            float(np.mean(np.abs(_numbers(ours) - _numbers(theirs)))) if regression else None
-        ),
+        mean_difference=_mean_difference(ours, theirs) if regression else None,
         score_gap=float(np.mean(gaps)) if gaps else None,
     )
 
@@ -186,6 +184,11 @@ def _share_equal(a: pd.Series, b: pd.Series) -> float:
     """The share of positions where ``a`` and ``b`` hold equal values (1 == 1.0, as JSON
     would have it)."""
     return float(np.mean([x == y for x, y in zip(a, b, strict=True)]))
+
+
+def _mean_difference(a: pd.Series, b: pd.Series) -> float:
+    """The mean absolute difference of two series of numbers."""
+    return float(np.mean(np.abs(_numbers(a) - _numbers(b))))
 
 
 def _numbers(values: pd.Series) -> np.ndarray:
