@@ -42,9 +42,6 @@ class VersionTraffic:
     #: Mean absolute error on labelled rows (regressors).
     mae: float | None
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
 
 @dataclasses.dataclass(frozen=True)
 class ShadowAgreement:
@@ -61,9 +58,6 @@ class ShadowAgreement:
     #: logged probabilities.
     score_gap: float | None
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
 
 @dataclasses.dataclass(frozen=True)
 class TrafficComparison:
@@ -78,14 +72,7 @@ class TrafficComparison:
     shadows: list[ShadowAgreement]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "since_ms": self.since_ms,
-            "until_ms": self.until_ms,
-            "regression": self.regression,
-            "versions": [v.to_dict() for v in self.versions],
-            "shadows": [s.to_dict() for s in self.shadows],
-        }
+        return dataclasses.asdict(self)
 
 
 def compare_traffic(
@@ -100,7 +87,7 @@ def compare_traffic(
     frame = read_predictions(
         metadata, model, roles=ROLES, since_ms=since_ms, until_ms=until_ms, labels=True
     )
-    regression = _is_regression(frame["prediction"]) if len(frame) else False
+    regression = _is_regression(frame["prediction"])
     versions = [
         _version_traffic(rows, regression)
         for _, rows in frame.groupby(["role", "version"], sort=False)
@@ -150,7 +137,7 @@ def _agreement(
     gaps = [
         float(np.max(np.abs(np.asarray(a, float) - np.asarray(b, float))))
         for a, b in zip(pairs["scores_shadow"], pairs["scores_primary"], strict=True)
-        if _probabilities(a) and _probabilities(b) and len(a) == len(b)
+        if isinstance(a, list) and isinstance(b, list) and a and len(a) == len(b)
     ]
     return ShadowAgreement(
         shadow_version=int(shadow["version"].iloc[0]),
@@ -193,7 +180,3 @@ def _mean_difference(a: pd.Series, b: pd.Series) -> float:
 
 def _numbers(values: pd.Series) -> np.ndarray:
     return np.asarray(values.tolist(), dtype=float)
-
-
-def _probabilities(value: Any) -> bool:
-    return isinstance(value, list) and bool(value)
