@@ -23,9 +23,9 @@ from mlpilot.evaluate import Evaluation, GatePolicy, Scoring
 from mlpilot.registry._signature import Signature
 from mlpilot.store import _schema as db
 from mlpilot.store import now_ms
+from mlpilot.store._validate import check_key
 from mlpilot.tracking import TrackingClient
 from mlpilot.tracking._models import META_FILE, load_bytes, model_file, package_version, read_meta
-from mlpilot.tracking._validate import check_key
 
 #: The alias a server follows and promotion moves.
 CHAMPION = "champion"

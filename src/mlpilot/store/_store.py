@@ -2,24 +2,92 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlpilot.config import Settings, load_settings
 from mlpilot.store._artifacts import ArtifactStore
 from mlpilot.store._metadata import MetadataStore
 
+if TYPE_CHECKING:
+    from mlpilot.store.base._datasets import DatasetRecords
+    from mlpilot.store.base._events import EventRecords
+    from mlpilot.store.base._monitors import MonitorRecords
+    from mlpilot.store.base._pipelines import PipelineRecords
+    from mlpilot.store.base._predictions import PredictionRecords
+    from mlpilot.store.base._registry import RegistryRecords
+    from mlpilot.store.base._studies import StudyRecords
+    from mlpilot.store.base._tracking import TrackingRecords
+
 
 class Store:
-    """Metadata and artifact stores opened from ``settings``."""
+    """Metadata and artifact stores opened from ``settings``.
+
+    Each domain's records are reached through the interface of
+    :mod:`mlpilot.store.base` (``store.tracking``, ``store.registry``, ...); layers above
+    the store use those and never the database itself. Writes record ``settings.user``
+    as the actor of their events unless a method is given another ``actor``.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metadata = MetadataStore(settings.store_uri)
         self.artifacts = ArtifactStore(settings.artifacts_uri)
         self._closers: list[Callable[[], None]] = []
+
+    # The implementations load on first use, so that a command that needs one domain
+    # does not import the others.
+
+    @functools.cached_property
+    def tracking(self) -> TrackingRecords:
+        from mlpilot.store.sql._tracking import SqlTrackingRecords
+
+        return SqlTrackingRecords(self.metadata, self.settings.user)
+
+    @functools.cached_property
+    def datasets(self) -> DatasetRecords:
+        from mlpilot.store.sql._datasets import SqlDatasetRecords
+
+        return SqlDatasetRecords(self.metadata, self.settings.user)
+
+    @functools.cached_property
+    def pipelines(self) -> PipelineRecords:
+        from mlpilot.store.sql._pipelines import SqlPipelineRecords
+
+        return SqlPipelineRecords(self.metadata, self.settings.user)
+
+    @functools.cached_property
+    def studies(self) -> StudyRecords:
+        from mlpilot.store.sql._studies import SqlStudyRecords
+
+        return SqlStudyRecords(self.metadata, self.settings.user)
+
+    @functools.cached_property
+    def registry(self) -> RegistryRecords:
+        from mlpilot.store.sql._registry import SqlRegistryRecords
+
+        return SqlRegistryRecords(self.metadata, self.settings.user)
+
+    @functools.cached_property
+    def predictions(self) -> PredictionRecords:
+        from mlpilot.store.sql._predictions import SqlPredictionRecords
+
+        return SqlPredictionRecords(self.metadata, self.settings.user)
+
+    @functools.cached_property
+    def monitors(self) -> MonitorRecords:
+        from mlpilot.store.sql._monitors import SqlMonitorRecords
+
+        return SqlMonitorRecords(self.metadata, self.settings.user)
+
+    @functools.cached_property
+    def events(self) -> EventRecords:
+        from mlpilot.store.sql._events import SqlEventRecords
+
+        return SqlEventRecords(self.metadata, self.settings.user)
 
     def on_close(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` when the store closes, before its connections go.

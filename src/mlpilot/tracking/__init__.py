@@ -1,5 +1,6 @@
 """Experiment tracking: experiments, runs, params, metrics, tags, artifacts, models."""
 
+from mlpilot.store.base._tracking import ArtifactRecord, Experiment, MetricPoint, RunRecord
 from mlpilot.tracking._client import DEFAULT_EXPERIMENT, TrackingClient
 from mlpilot.tracking._fluent import (
     active_run,
@@ -21,7 +22,6 @@ from mlpilot.tracking._fluent import (
     start_run,
     validate_dataset,
 )
-from mlpilot.tracking._records import ArtifactRecord, Experiment, MetricPoint, RunRecord
 from mlpilot.tracking._run import Run
 
 __all__ = [

@@ -25,19 +25,21 @@ from mlpilot.store import (
     validate_artifact_path,
 )
 from mlpilot.store import _schema as db
-from mlpilot.tracking import _models, _queries
-from mlpilot.tracking._inputs import metric_batch, text_rows
-from mlpilot.tracking._liveness import HOST, mark_dead_runs
-from mlpilot.tracking._records import ArtifactRecord, Experiment, MetricPoint, RunRecord
-from mlpilot.tracking._run import Run
-from mlpilot.tracking._validate import (
+from mlpilot.store._inputs import metric_batch, text_rows
+from mlpilot.store._validate import (
     check_key,
     check_metric,
     check_status,
     check_step,
     check_text,
 )
-from mlpilot.tracking._writer import MetricWriter, unpack_chunk, write_series
+from mlpilot.store.base._tracking import ArtifactRecord, Experiment, MetricPoint, RunRecord
+from mlpilot.store.sql import _queries
+from mlpilot.store.sql._liveness import HOST, mark_dead_runs
+from mlpilot.store.sql._metrics import unpack_chunk, write_series
+from mlpilot.tracking import _models
+from mlpilot.tracking._run import Run
+from mlpilot.tracking._writer import MetricWriter
 
 DEFAULT_EXPERIMENT = "Default"
 
@@ -291,7 +293,7 @@ class TrackingClient:
         max_results: int = 1000,
         offset: int = 0,
     ) -> list[RunRecord]:
-        """Runs matching ``filter`` (see :mod:`mlpilot.tracking._search` for the syntax).
+        """Runs matching ``filter`` (see :mod:`mlpilot.store.sql._search` for the syntax).
 
         Args:
             experiment: An experiment name or several; all experiments by default.

@@ -12,8 +12,8 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from mlpilot.errors import NoActiveRunError
+from mlpilot.store.base._tracking import ArtifactRecord, RunRecord
 from mlpilot.tracking._client import TrackingClient
-from mlpilot.tracking._records import ArtifactRecord, RunRecord
 from mlpilot.tracking._run import Run
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from importlib import metadata as package_metadata
 from typing import TYPE_CHECKING, Any
 
-from mlpilot.tracking._records import ArtifactRecord
+from mlpilot.store.base._tracking import ArtifactRecord
 from mlpilot.tracking.flavors import flavor_named, flavor_of
 
 if TYPE_CHECKING:

@@ -14,9 +14,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from mlpilot.errors import NotFoundError
+from mlpilot.store._validate import check_key, check_metric, check_step
+from mlpilot.store.base._tracking import ArtifactRecord, RunRecord
 from mlpilot.tracking import _models
-from mlpilot.tracking._records import ArtifactRecord, RunRecord
-from mlpilot.tracking._validate import check_key, check_metric, check_step
 from mlpilot.tracking._writer import flush_all
 
 if TYPE_CHECKING:

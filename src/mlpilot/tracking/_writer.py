@@ -11,54 +11,19 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 import time
 import weakref
-from array import array
-from collections.abc import Mapping
 
-import numpy as np
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import update
 
 from mlpilot.store import MetadataStore, now_ms
-from mlpilot.store._schema import latest_metrics, metric_chunks, runs
+from mlpilot.store._schema import runs
+from mlpilot.store.base._tracking import Batch, Series
+from mlpilot.store.sql._metrics import without_deleted_runs, write_series
 
 _log = logging.getLogger(__name__)
 _writers: weakref.WeakSet[MetricWriter] = weakref.WeakSet()
-
-
-class Series:
-    """Points of one (run, key), in arrival order."""
-
-    __slots__ = ("steps", "stamps", "values")
-
-    def __init__(self) -> None:
-        self.steps = array("q")
-        self.stamps = array("q")
-        self.values = array("d")
-
-    @classmethod
-    def of(cls, steps: np.ndarray, stamps: np.ndarray, values: np.ndarray) -> Series:
-        series = cls()
-        series.steps.frombytes(steps.astype(np.int64).tobytes())
-        series.stamps.frombytes(stamps.astype(np.int64).tobytes())
-        series.values.frombytes(values.astype(np.float64).tobytes())
-        return series
-
-    def append(self, step: int, stamp: int, value: float) -> None:
-        self.steps.append(step)
-        self.stamps.append(stamp)
-        self.values.append(value)
-
-    def extend(self, other: Series) -> None:
-        self.steps.extend(other.steps)
-        self.stamps.extend(other.stamps)
-        self.values.extend(other.values)
-
-
-#: Pending points by (run_id, key).
-Batch = dict[tuple[str, str], Series]
 
 
 class MetricWriter:
@@ -134,7 +99,7 @@ class MetricWriter:
                 return
             try:
                 with self._metadata.write() as conn:
-                    write_series(self._metadata, conn, _without_deleted_runs(conn, batch))
+                    write_series(self._metadata, conn, without_deleted_runs(conn, batch))
             except BaseException:
                 self._restore(batch)
                 raise
@@ -189,91 +154,6 @@ class MetricWriter:
                 .where(runs.c.id.in_(live), runs.c.status == "running")
                 .values(heartbeat_ms=now_ms())
             )
-
-
-def write_series(
-    metadata: MetadataStore, conn: Connection, batch: Mapping[tuple[str, str], Series]
-) -> None:
-    """Store one chunk per series and advance each series' latest value.
-
-    Runs inside the caller's transaction, so a batch is stored whole or not at all.
-    """
-    chunks, latest = [], []
-    for (run_id, key), series in batch.items():
-        if not series.steps:
-            continue
-        steps = _little_endian(series.steps, "<i8")
-        stamps = _little_endian(series.stamps, "<i8")
-        values = _little_endian(series.values, "<f8")
-        last = int(np.lexsort((stamps, steps))[-1]) if len(steps) > 1 else 0
-        chunks.append(
-            {
-                "run_id": run_id,
-                "key": key,
-                "first_step": int(steps.min()),
-                "last_step": int(steps.max()),
-                "count": len(steps),
-                "steps": steps.tobytes(),
-                "timestamps": stamps.tobytes(),
-                "values": values.tobytes(),
-            }
-        )
-        latest.append(
-            {
-                "run_id": run_id,
-                "key": key,
-                "step": int(steps[last]),
-                "timestamp_ms": int(stamps[last]),
-                "value": float(values[last]),
-            }
-        )
-    if not chunks:
-        return
-    conn.execute(insert(metric_chunks), chunks)
-    metadata.upsert(
-        conn,
-        latest_metrics,
-        latest,
-        keys=("run_id", "key"),
-        only_if=lambda new: or_(
-            new.step > latest_metrics.c.step,
-            and_(
-                new.step == latest_metrics.c.step,
-                new.timestamp_ms >= latest_metrics.c.timestamp_ms,
-            ),
-        ),
-    )
-
-
-def _without_deleted_runs(conn: Connection, batch: Batch) -> Batch:
-    """``batch`` less the points of runs deleted since they were logged.
-
-    Another process can delete a run while this one still buffers its points; writing
-    them would fail the whole batch on the foreign key.
-    """
-    run_ids = list({run_id for run_id, _ in batch})
-    present = set(conn.execute(select(runs.c.id).where(runs.c.id.in_(run_ids))).scalars())
-    for run_id, key in [k for k in batch if k[0] not in present]:
-        _log.warning(
-            "dropping %d points of deleted run %s", len(batch.pop((run_id, key)).steps), run_id
-        )
-    return batch
-
-
-def unpack_chunk(
-    steps: bytes, stamps: bytes, values: bytes
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The arrays of a stored chunk, as written by :func:`write_series`."""
-    return (
-        np.frombuffer(steps, dtype="<i8"),
-        np.frombuffer(stamps, dtype="<i8"),
-        np.frombuffer(values, dtype="<f8"),
-    )
-
-
-def _little_endian(values: array, dtype: str) -> np.ndarray:  # type: ignore[type-arg]
-    native = np.frombuffer(values, dtype=dtype[1:])
-    return native if sys.byteorder == "little" else native.astype(dtype)
 
 
 def flush_all() -> None:

@@ -20,10 +20,11 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from mlpilot.errors import InvalidInputError, NotFoundError
 from mlpilot.store import MetadataStore, now_ms
 from mlpilot.store import _schema as db
-from mlpilot.tracking._inputs import text_rows
-from mlpilot.tracking._liveness import HOST
-from mlpilot.tracking._queries import resolve_run_id
-from mlpilot.tracking._writer import Series, write_series
+from mlpilot.store._inputs import text_rows
+from mlpilot.store.base._tracking import Series
+from mlpilot.store.sql._liveness import HOST
+from mlpilot.store.sql._metrics import write_series
+from mlpilot.store.sql._queries import resolve_run_id
 
 #: How a trial can end, and the status its run ends with.
 RUN_STATUS = {"complete": "finished", "pruned": "pruned", "failed": "failed", "killed": "killed"}

@@ -10,8 +10,8 @@ from sqlalchemy import Connection, select
 
 from mlpilot.errors import InvalidInputError, NotFoundError
 from mlpilot.store._schema import experiments, latest_metrics, params, runs, tags
-from mlpilot.tracking._records import RunRecord
-from mlpilot.tracking._search import apply_order, compile_filter
+from mlpilot.store.base._tracking import RunRecord
+from mlpilot.store.sql._search import apply_order, compile_filter
 
 _MIN_PREFIX = 6
 # Ids per IN (...) list: far under every backend's limit on bound parameters.

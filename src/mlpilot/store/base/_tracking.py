@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from array import array
+
+import numpy as np
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,3 +55,36 @@ class RunRecord:
     @property
     def duration_ms(self) -> int | None:
         return None if self.end_ms is None else self.end_ms - self.start_ms
+
+
+class Series:
+    """Points of one (run, key), in arrival order."""
+
+    __slots__ = ("steps", "stamps", "values")
+
+    def __init__(self) -> None:
+        self.steps = array("q")
+        self.stamps = array("q")
+        self.values = array("d")
+
+    @classmethod
+    def of(cls, steps: np.ndarray, stamps: np.ndarray, values: np.ndarray) -> Series:
+        series = cls()
+        series.steps.frombytes(steps.astype(np.int64).tobytes())
+        series.stamps.frombytes(stamps.astype(np.int64).tobytes())
+        series.values.frombytes(values.astype(np.float64).tobytes())
+        return series
+
+    def append(self, step: int, stamp: int, value: float) -> None:
+        self.steps.append(step)
+        self.stamps.append(stamp)
+        self.values.append(value)
+
+    def extend(self, other: Series) -> None:
+        self.steps.extend(other.steps)
+        self.stamps.extend(other.stamps)
+        self.values.extend(other.values)
+
+
+#: Pending points by (run_id, key).
+Batch = dict[tuple[str, str], Series]

@@ -8,15 +8,15 @@ from typing import Any
 import numpy as np
 
 from mlpilot.errors import InvalidInputError
-from mlpilot.store import now_ms
-from mlpilot.tracking._validate import (
+from mlpilot.store._metadata import now_ms
+from mlpilot.store._validate import (
     MAX_STEP,
     check_key,
     check_metric,
     check_step,
     check_text,
 )
-from mlpilot.tracking._writer import Batch, Series
+from mlpilot.store.base._tracking import Batch, Series
 
 
 def text_rows(run_id: str, values: Mapping[str, Any], what: str) -> list[dict[str, str]]:

@@ -7,7 +7,7 @@ import socket
 import psutil
 from sqlalchemy import select, update
 
-from mlpilot.store import MetadataStore, now_ms
+from mlpilot.store._metadata import MetadataStore, now_ms
 from mlpilot.store._schema import runs
 
 HOST = socket.gethostname()

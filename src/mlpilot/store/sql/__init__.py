@@ -1,0 +1,1 @@
+"""The SQL implementation of the storage interfaces (SQLite and PostgreSQL)."""

@@ -1,0 +1,102 @@
+"""Metric points in SQL: one chunk row per series per write, and the latest value of each."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from array import array
+from collections.abc import Mapping
+
+import numpy as np
+from sqlalchemy import Connection, and_, insert, or_, select
+
+from mlpilot.store._metadata import MetadataStore
+from mlpilot.store._schema import latest_metrics, metric_chunks, runs
+from mlpilot.store.base._tracking import Batch, Series
+
+_log = logging.getLogger(__name__)
+
+
+def write_series(
+    metadata: MetadataStore, conn: Connection, batch: Mapping[tuple[str, str], Series]
+) -> None:
+    """Store one chunk per series and advance each series' latest value.
+
+    Runs inside the caller's transaction, so a batch is stored whole or not at all.
+    """
+    chunks, latest = [], []
+    for (run_id, key), series in batch.items():
+        if not series.steps:
+            continue
+        steps = _little_endian(series.steps, "<i8")
+        stamps = _little_endian(series.stamps, "<i8")
+        values = _little_endian(series.values, "<f8")
+        last = int(np.lexsort((stamps, steps))[-1]) if len(steps) > 1 else 0
+        chunks.append(
+            {
+                "run_id": run_id,
+                "key": key,
+                "first_step": int(steps.min()),
+                "last_step": int(steps.max()),
+                "count": len(steps),
+                "steps": steps.tobytes(),
+                "timestamps": stamps.tobytes(),
+                "values": values.tobytes(),
+            }
+        )
+        latest.append(
+            {
+                "run_id": run_id,
+                "key": key,
+                "step": int(steps[last]),
+                "timestamp_ms": int(stamps[last]),
+                "value": float(values[last]),
+            }
+        )
+    if not chunks:
+        return
+    conn.execute(insert(metric_chunks), chunks)
+    metadata.upsert(
+        conn,
+        latest_metrics,
+        latest,
+        keys=("run_id", "key"),
+        only_if=lambda new: or_(
+            new.step > latest_metrics.c.step,
+            and_(
+                new.step == latest_metrics.c.step,
+                new.timestamp_ms >= latest_metrics.c.timestamp_ms,
+            ),
+        ),
+    )
+
+
+def without_deleted_runs(conn: Connection, batch: Batch) -> Batch:
+    """``batch`` less the points of runs deleted since they were logged.
+
+    Another process can delete a run while this one still buffers its points; writing
+    them would fail the whole batch on the foreign key.
+    """
+    run_ids = list({run_id for run_id, _ in batch})
+    present = set(conn.execute(select(runs.c.id).where(runs.c.id.in_(run_ids))).scalars())
+    for run_id, key in [k for k in batch if k[0] not in present]:
+        _log.warning(
+            "dropping %d points of deleted run %s", len(batch.pop((run_id, key)).steps), run_id
+        )
+    return batch
+
+
+def unpack_chunk(
+    steps: bytes, stamps: bytes, values: bytes
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The arrays of a stored chunk, as written by :func:`write_series`."""
+    return (
+        np.frombuffer(steps, dtype="<i8"),
+        np.frombuffer(stamps, dtype="<i8"),
+        np.frombuffer(values, dtype="<f8"),
+    )
+
+
+def _little_endian(values: array, dtype: str) -> np.ndarray:  # type: ignore[type-arg]
+    native = np.frombuffer(values, dtype=dtype[1:])
+    return native if sys.byteorder == "little" else native.astype(dtype)

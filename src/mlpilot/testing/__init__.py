@@ -1,0 +1,1 @@
+"""The conformance suite for the storage interfaces of :mod:`mlpilot.store.base`."""
