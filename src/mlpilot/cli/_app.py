@@ -2,36 +2,128 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, NamedTuple
 
 import typer
-from typer.core import TyperGroup
+from typer import _click as click  # the click that typer ships with, and whose types it uses
+from typer.core import TyperCommand, TyperGroup
+from typer.models import CommandInfo, TyperInfo
 
 import mlpilot
-from mlpilot.cli import (
-    _artifacts,
-    _datasets,
-    _doctor,
-    _events,
-    _experiments,
-    _gc,
-    _models,
-    _monitor,
-    _output,
-    _pipelines,
-    _runs,
-    _serve,
-    _tune,
-)
+from mlpilot.cli import _output
 from mlpilot.cli._state import CliState
 from mlpilot.errors import MlpilotError
 
+_MARKUP: Literal["markdown"] = "markdown"
+
+
+class _Entry(NamedTuple):
+    """A command of the root group: where it lives, and its line in ``mlpilot --help``."""
+
+    target: str  # "module:attribute", a Typer app (a group) or a command function
+    help: str
+
+
+#: The commands, in the order ``mlpilot --help`` lists them. Each module is imported only
+#: when its command runs, so that a command pays for the libraries it uses and no others.
+_COMMANDS = {
+    "evaluate": _Entry(
+        "mlpilot.cli._models:evaluate_command",
+        "Score the model a run logged on a dataset version, with bootstrap intervals, "
+        "and store the report (table and plots) with the run.",
+    ),
+    "serve": _Entry(
+        "mlpilot.cli._serve:serve_command",
+        "Serve registered models over HTTP, following their aliases as they move.",
+    ),
+    "events": _Entry(
+        "mlpilot.cli._events:events_command",
+        "Print the events table, newest last: time, kind, object, actor, payload.",
+    ),
+    "gc": _Entry(
+        "mlpilot.cli._gc:gc",
+        "Remove artifact blobs that no run refers to, and temporary files of dead writers.",
+    ),
+    "doctor": _Entry(
+        "mlpilot.cli._doctor:doctor",
+        "Show versions and settings, and check that the stores really work.",
+    ),
+    "experiments": _Entry("mlpilot.cli._experiments:app", "List experiments."),
+    "runs": _Entry("mlpilot.cli._runs:app", "List, show, compare and delete runs."),
+    "artifacts": _Entry("mlpilot.cli._artifacts:app", "List and download run artifacts."),
+    "datasets": _Entry(
+        "mlpilot.cli._datasets:app",
+        "Versioned datasets: register files, inspect profiles, validate, trace lineage.",
+    ),
+    "pipelines": _Entry(
+        "mlpilot.cli._pipelines:app", "Run, list, show, resume and cancel pipelines."
+    ),
+    "tune": _Entry("mlpilot.cli._tune:app", "Run, list, show and resume hyperparameter studies."),
+    "models": _Entry("mlpilot.cli._models:app", "Model versions, aliases, promotion and rollback."),
+    "monitor": _Entry(
+        "mlpilot.cli._monitor:app", "Watch served models: drift, performance, latency."
+    ),
+    "alerts": _Entry("mlpilot.cli._monitor:alerts_app", "Alerts raised by monitors' rules."),
+}
+
+
+def load_command(name: str) -> click.Command:
+    """The click command ``name`` of the root group, importing the module that defines it."""
+    module, attribute = _COMMANDS[name].target.split(":")
+    target = getattr(importlib.import_module(module), attribute)
+    command: click.Command
+    if isinstance(target, typer.Typer):
+        command = typer.main.get_group_from_info(
+            TyperInfo(target),
+            pretty_exceptions_short=False,
+            rich_markup_mode=_MARKUP,
+            suggest_commands=True,
+        )
+    else:
+        command = typer.main.get_command_from_info(
+            CommandInfo(name=name, callback=target),
+            pretty_exceptions_short=False,
+            rich_markup_mode=_MARKUP,
+        )
+    command.name = name
+    return command
+
 
 class _Group(TyperGroup):
-    """The root command; it turns every error a user can fix into one line and status 2."""
+    """The root command; it turns every error a user can fix into one line and status 2.
+
+    Its commands load on first use (see :data:`_COMMANDS`); listing them in the help
+    shows their lines without importing them.
+    """
+
+    _listing = False
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in _COMMANDS:
+            return None
+        if self._listing:
+            return TyperCommand(cmd_name, help=_COMMANDS[cmd_name].help)
+        return load_command(cmd_name)
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with self._listing_only():
+            super().format_help(ctx, formatter)
+
+    @contextmanager
+    def _listing_only(self) -> Iterator[None]:
+        self._listing = True
+        try:
+            yield
+        finally:
+            self._listing = False
 
     def main(
         self,
@@ -79,7 +171,7 @@ app = typer.Typer(
     cls=_Group,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode="markdown",
+    rich_markup_mode=_MARKUP,
     context_settings={"help_option_names": ["-h", "--help"]},
     help="""Track, compare and clean up machine-learning runs, their datasets and pipelines.
 
@@ -88,20 +180,6 @@ app = typer.Typer(
     Every command that lists something takes --json for machine-readable output.
     """,
 )
-app.add_typer(_experiments.app, name="experiments")
-app.add_typer(_runs.app, name="runs")
-app.add_typer(_artifacts.app, name="artifacts")
-app.add_typer(_datasets.app, name="datasets")
-app.add_typer(_pipelines.app, name="pipelines")
-app.add_typer(_tune.app, name="tune")
-app.add_typer(_models.app, name="models")
-app.command("evaluate")(_models.evaluate_command)
-app.command("serve")(_serve.serve_command)
-app.add_typer(_monitor.app, name="monitor")
-app.add_typer(_monitor.alerts_app, name="alerts")
-app.command("events")(_events.events_command)
-app.command("gc")(_gc.gc)
-app.command("doctor")(_doctor.doctor)
 
 
 def _print_version(value: bool) -> None:
