@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import dataclasses
 import itertools
 import multiprocessing
@@ -16,6 +15,7 @@ from typing import Any
 from mlpilot.errors import MlpilotError
 from mlpilot.serve import _worker
 from mlpilot.serve._batching import BatchPolicy
+from mlpilot.serve._channel import Channel
 from mlpilot.serve._codec import Columns
 from mlpilot.serve._metrics import Metrics
 
@@ -45,10 +45,10 @@ class _Request:
     future: asyncio.Future[Answer]
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)
 class _Worker:
     process: BaseProcess
-    conn: Connection
+    channel: Channel | None = None
     batch: list[_Request] | None = None
     batch_id: int = 0
     sent: float = 0.0
@@ -185,9 +185,11 @@ class Pool:
         if ready[0] != _worker.READY:
             process.join(5)
             raise LoadFailed(f"{self.model} version {self.version} did not load: {ready[1]}")
-        worker = _Worker(process, parent)
+        worker = _Worker(process)
+        worker.channel = Channel(
+            parent, lambda answer: self._answered(worker, answer), lambda: self._lost(worker)
+        )
         self._workers.append(worker)
-        loop.add_reader(parent.fileno(), self._answered, worker)
         self._metrics.workers(self.model, self.version, self.workers)
         self._dispatch()
 
@@ -195,9 +197,8 @@ class Pool:
         if worker not in self._workers:
             return
         self._workers.remove(worker)
-        with contextlib.suppress(ValueError, OSError):
-            asyncio.get_running_loop().remove_reader(worker.conn.fileno())
-        worker.conn.close()
+        if worker.channel is not None:
+            worker.channel.close()
         if worker.process.is_alive():
             worker.process.terminate()
         for request in worker.batch or []:
@@ -206,12 +207,8 @@ class Pool:
         worker.batch = None
         self._metrics.workers(self.model, self.version, self.workers)
 
-    def _answered(self, worker: _Worker) -> None:
-        try:
-            batch_id, status, payload, scores, predict_s = worker.conn.recv()
-        except (EOFError, OSError):
-            self._lost(worker)
-            return
+    def _answered(self, worker: _Worker, answer: Any) -> None:
+        batch_id, status, payload, scores, predict_s = answer
         batch = worker.batch or []
         worker.batch = None
         elapsed = time.perf_counter() - worker.sent
@@ -293,9 +290,10 @@ class Pool:
         worker.batch = batch
         worker.sent = time.perf_counter()
         self._metrics.batch(self.model, self.version, sum(r.rows for r in batch))
+        assert worker.channel is not None
         try:
-            worker.conn.send((worker.batch_id, columns, any(r.scores for r in batch)))
-        except (OSError, ValueError):
+            worker.channel.send((worker.batch_id, columns, any(r.scores for r in batch)))
+        except BrokenPipeError:
             self._lost(worker)
 
 
