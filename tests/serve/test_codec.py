@@ -70,13 +70,11 @@ def test_v2_one_tensor_per_column() -> None:
     assert Schema(SIGNATURE).v2_columns({"inputs": inputs}) == COLUMNS
 
 
-def test_without_a_signature_the_first_request_sets_the_columns() -> None:
+def test_without_a_signature_each_request_is_taken_in_its_own_columns() -> None:
     schema = Schema(None)
 
     assert schema.columns({"records": [{"x": 1, "y": "a"}]}) == {"x": [1], "y": ["a"]}
-    assert schema.columns({"columns": {"y": ["b"], "x": [2]}}) == {"x": [2], "y": ["b"]}
-    with pytest.raises(InvalidInputError, match="'y'|: y"):
-        schema.columns({"records": [{"x": 1}]})
+    assert schema.columns({"columns": {"y": ["b"], "x": [2]}}) == {"y": ["b"], "x": [2]}
     matrix = {"name": "m", "shape": [1, 2], "datatype": "FP64", "data": [1, 2]}
     assert Schema(None).v2_columns({"inputs": [matrix]}) == {"x0": [1], "x1": [2]}
 
@@ -239,3 +237,13 @@ def test_v2_outputs_hold_predictions_and_scores() -> None:
     assert [o["datatype"] for o in v2_outputs(["a"], None)] == ["BYTES"]
     assert [o["datatype"] for o in v2_outputs([0.5], None)] == ["FP64"]
     assert [o["datatype"] for o in v2_outputs([True], None)] == ["BOOL"]
+
+
+def test_without_a_signature_no_request_changes_what_later_ones_are_checked_against() -> None:
+    schema = Schema(None)
+
+    assert schema.columns({"records": [{"a": 1, "b": 2}]}) == {"a": [1], "b": [2]}
+    later = schema.columns({"records": RECORDS})
+
+    assert later == COLUMNS
+    assert schema.names is None

@@ -73,9 +73,11 @@ def create_app(server: Server) -> FastAPI:
         request_id = _request_id(body.get("id") or request.headers.get("x-request-id"))
         # Class probabilities are computed when the request names them as an output.
         outputs = body.get("outputs") or []
-        if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
-            raise HttpError(422, '"outputs" must be a list of {"name": ...} objects')
-        wanted = {o.get("name") for o in outputs}
+        if not isinstance(outputs, list) or not all(
+            isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs
+        ):
+            raise HttpError(422, '"outputs" must be a list of {"name": "..."} objects')
+        wanted = {o["name"] for o in outputs}
         served = await server.predict(name, columns, request_id, "predict_proba" in wanted)
         answer = {
             "model_name": name,
@@ -151,8 +153,17 @@ _V2_KIND = {"number": "FP64", "integer": "INT64", "boolean": "BOOL", "string": "
 
 
 def _json(answer: dict[str, Any], request_id: str) -> Response:
+    try:
+        # Strict JSON: a bare Infinity or NaN breaks the parsers of most clients.
+        content = json.dumps(answer, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        raise HttpError(
+            422,
+            "the model's answer holds a number that is infinite or not a number, which "
+            "JSON cannot carry; check that the inputs are within the ranges it was trained on",
+        ) from None
     return Response(
-        json.dumps(answer, separators=(",", ":")),
+        content,
         media_type=JSON,
         headers={"x-request-id": request_id},
     )

@@ -98,9 +98,10 @@ class Schema:
     def check(self, columns: Columns) -> Columns:
         """Refuse missing columns, ragged lengths, and values of the wrong kind, NaN
         and infinities included."""
-        if self.names is None and columns:
-            self.names = list(columns)
-        missing = [n for n in self.names or () if n not in columns]
+        # Without a signature the request's own columns are taken as they come; a request
+        # never changes what later ones are checked against.
+        names = self.names if self.names is not None else list(columns)
+        missing = [n for n in names if n not in columns]
         if missing or not columns:
             raise InvalidInputError(
                 f"missing column(s) the model takes: {', '.join(missing[:10]) or 'all'}"
@@ -119,7 +120,6 @@ class Schema:
             )
         if not next(iter(lengths)):
             raise InvalidInputError("the request holds no rows")
-        names = self.names or list(columns)
         for name in names:
             _check_values(name, columns[name], self.kinds.get(name))
         return {n: columns[n] for n in names}
@@ -217,7 +217,9 @@ def decode(raw: bytes) -> Any:
     """The JSON in a request body."""
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:
+        raise InvalidInputError("the body's JSON is nested too deeply to read") from None
+    except ValueError as exc:  # malformed, not UTF-8, or a number too long to convert
         raise InvalidInputError(f"the body is not valid JSON: {exc}") from None
 
 

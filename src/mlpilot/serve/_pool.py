@@ -43,6 +43,9 @@ class _Request:
     scores: bool
     arrived: float
     future: asyncio.Future[Answer]
+    #: Predicted in a batch of its own: a batch it shared failed, and the pool is
+    #: finding which of its requests the model refuses.
+    alone: bool = False
 
 
 @dataclasses.dataclass(eq=False)
@@ -220,6 +223,13 @@ class Pool:
         if batch_id == worker.batch_id:
             if status == "ok":
                 _split(batch, payload, scores)
+            elif len(batch) > 1:
+                # One request's rows can make the model raise for the whole batch: try
+                # each again on its own, so that only the requests it refuses fail.
+                for request in reversed(batch):
+                    request.alone = True
+                    self._queue.appendleft(request)
+                    self._queued_rows += request.rows
             else:
                 for request in batch:
                     if not request.future.done():
@@ -262,7 +272,8 @@ class Pool:
             if worker is None:
                 return
             now = time.perf_counter()
-            wait = self.policy.wait_s(self._queued_rows, self._queue[0].arrived, now)
+            first = self._queue[0]
+            wait = 0.0 if first.alone else self.policy.wait_s(self._queued_rows, first.arrived, now)
             if wait > 0:
                 self._timer = asyncio.get_running_loop().call_later(wait, self._dispatch)
                 return
@@ -271,7 +282,12 @@ class Pool:
     def _take(self) -> list[_Request]:
         batch = [self._queue.popleft()]
         rows = batch[0].rows
-        while self._queue and rows + self._queue[0].rows <= self.policy.size:
+        while (
+            not batch[0].alone
+            and self._queue
+            and not self._queue[0].alone
+            and rows + self._queue[0].rows <= self.policy.size
+        ):
             request = self._queue.popleft()
             batch.append(request)
             rows += request.rows

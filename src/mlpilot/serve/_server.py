@@ -112,7 +112,9 @@ class Server:
 
     async def body(self, request: Request) -> Any:
         """The request's JSON, refusing other content types and bodies over the limit."""
-        content_type = request.headers.get("content-type", "")
+        # A body sent without a content type is read as JSON, as standard inference
+        # clients (tritonclient's among them) send it.
+        content_type = request.headers.get("content-type", JSON)
         if content_type.split(";")[0].strip().lower() != JSON:
             raise HttpError(415, f"send the body as {JSON}, not {content_type or 'nothing'!r}")
         chunks, size = [], 0
