@@ -11,7 +11,8 @@ import pytest
 from mlpilot.errors import InvalidInputError
 from mlpilot.registry import Signature
 from mlpilot.registry._signature import Column
-from mlpilot.serve._codec import Schema, decode, v2_outputs
+from mlpilot.serve._codec import Schema, decode
+from mlpilot.serve._v2 import output_tensors
 
 SIGNATURE = Signature(
     (
@@ -223,7 +224,7 @@ def test_decode_refuses_what_is_not_json() -> None:
 
 
 def test_v2_outputs_hold_predictions_and_scores() -> None:
-    outputs = v2_outputs([1, 0], [[0.25, 0.75], [0.9, 0.1]])
+    outputs = output_tensors([1, 0], [[0.25, 0.75], [0.9, 0.1]])
 
     assert outputs == [
         {"name": "predict", "shape": [2], "datatype": "INT64", "data": [1, 0]},
@@ -234,9 +235,9 @@ def test_v2_outputs_hold_predictions_and_scores() -> None:
             "data": [0.25, 0.75, 0.9, 0.1],
         },
     ]
-    assert [o["datatype"] for o in v2_outputs(["a"], None)] == ["BYTES"]
-    assert [o["datatype"] for o in v2_outputs([0.5], None)] == ["FP64"]
-    assert [o["datatype"] for o in v2_outputs([True], None)] == ["BOOL"]
+    assert [o["datatype"] for o in output_tensors(["a"], None)] == ["BYTES"]
+    assert [o["datatype"] for o in output_tensors([0.5], None)] == ["FP64"]
+    assert [o["datatype"] for o in output_tensors([True], None)] == ["BOOL"]
 
 
 def test_without_a_signature_no_request_changes_what_later_ones_are_checked_against() -> None:

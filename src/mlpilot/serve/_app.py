@@ -15,11 +15,21 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlpilot.errors import ConfigError, InvalidInputError, NotFoundError
-from mlpilot.serve._codec import v2_outputs
 from mlpilot.serve._config import ServeConfig
-from mlpilot.serve._server import JSON, HttpError, Server
+from mlpilot.serve._deployment import Deployment
+from mlpilot.serve._server import JSON, OCTET_STREAM, HttpError, Server
+from mlpilot.serve._v2 import (
+    DATATYPES,
+    HEADER_LENGTH,
+    PREDICT,
+    PREDICT_PROBA,
+    encode_answer,
+    output_tensors,
+    read_request,
+)
 from mlpilot.tracking import TrackingClient
 
 
@@ -37,6 +47,16 @@ def create_app(server: Server) -> FastAPI:
     async def _invalid(request: Request, exc: InvalidInputError) -> Response:
         server.metrics.rejected(422)
         return JSONResponse({"error": str(exc)}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _routing(request: Request, exc: StarletteHTTPException) -> Response:
+        # An unknown path or method: the same {"error": ...} body as every other refusal.
+        server.metrics.rejected(exc.status_code)
+        return JSONResponse(
+            {"error": f"{exc.detail}: {request.method} {request.url.path}"},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(NotFoundError)
     async def _not_found(request: Request, exc: NotFoundError) -> Response:
@@ -65,30 +85,35 @@ def create_app(server: Server) -> FastAPI:
         return _json(answer, request_id)
 
     async def infer(request: Request) -> Response:
-        """The Open Inference Protocol's inference request."""
+        """The Open Inference Protocol's inference request, JSON or binary."""
         name = request.path_params["name"]
-        deployment = server.deployment(name)
-        body = await server.body(request)
-        columns = deployment.primary.schema.read_v2(body)
-        request_id = _request_id(body.get("id") or request.headers.get("x-request-id"))
-        # Class probabilities are computed when the request names them as an output.
-        outputs = body.get("outputs") or []
-        if not isinstance(outputs, list) or not all(
-            isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs
-        ):
-            raise HttpError(422, '"outputs" must be a list of {"name": "..."} objects')
-        wanted = {o["name"] for o in outputs}
-        served = await server.predict(name, columns, request_id, "predict_proba" in wanted)
+        deployment = _deployment(server, name, request.path_params.get("version"))
+        raw = await server.raw_body(request, binary=True)
+        decoded = read_request(raw, request.headers.get(HEADER_LENGTH), deployment.primary.schema)
+        request_id = _request_id(decoded.request_id or request.headers.get("x-request-id"))
+        pool = deployment.primary.pool
+        if PREDICT_PROBA in decoded.outputs and pool is not None and not pool.scores:
+            raise HttpError(400, f"model {name!r} gives no {PREDICT_PROBA}: it is no classifier")
+        scores = not decoded.outputs or PREDICT_PROBA in decoded.outputs
+        served = await server.predict(name, decoded.columns, request_id, scores)
         answer = {
             "model_name": name,
             "model_version": str(served.version),
             "id": request_id,
-            "outputs": v2_outputs(served.predictions, served.scores),
+            "outputs": output_tensors(served.predictions, served.scores, decoded.outputs),
         }
-        return _json(answer, request_id)
+        try:
+            content, headers = encode_answer(answer, decoded.binary)
+        except ValueError:
+            raise HttpError(422, _NOT_FINITE) from None
+        media_type = OCTET_STREAM if headers else JSON
+        return Response(
+            content, media_type=media_type, headers={"x-request-id": request_id, **headers}
+        )
 
     app.add_route("/models/{name}/predict", predict, methods=["POST"])
-    app.add_route("/v2/models/{name}/infer", infer, methods=["POST"])
+    for prefix in _V2_MODEL_PATHS:
+        app.add_route(f"{prefix}/infer", infer, methods=["POST"])
 
     @app.get("/v2/health/live")
     async def live() -> dict[str, bool]:
@@ -104,27 +129,41 @@ def create_app(server: Server) -> FastAPI:
 
         return {"name": "mlpilot", "version": __version__, "extensions": []}
 
-    @app.get("/v2/models/{name}")
-    async def model_metadata(name: str) -> dict[str, Any]:
-        slot = server.deployment(name).primary
+    async def model_metadata(request: Request) -> Response:
+        """A model's v2 metadata: its versions, inputs and outputs."""
+        name = request.path_params["name"]
+        deployment = _deployment(server, name, request.path_params.get("version"))
+        slot = deployment.primary
         record = slot.record
         signature = record.signature if record else None
         inputs = [
-            {"name": c.name, "datatype": _V2_KIND.get(c.kind, "BYTES"), "shape": [-1]}
+            {"name": c.name, "datatype": DATATYPES.get(c.kind, "BYTES"), "shape": [-1]}
             for c in (signature.inputs if signature else ())
         ]
-        return {
-            "name": name,
-            "versions": [str(s.version) for s in server.deployment(name).slots() if s.version],
-            "platform": f"mlpilot/{record.flavor}" if record else "mlpilot",
-            "inputs": inputs,
-            "outputs": [{"name": "predict", "datatype": "BYTES", "shape": [-1]}],
-        }
+        predict = DATATYPES.get(signature.output, "BYTES") if signature else "BYTES"
+        outputs = [{"name": PREDICT, "datatype": predict, "shape": [-1]}]
+        if slot.pool is not None and slot.pool.scores:
+            outputs.append({"name": PREDICT_PROBA, "datatype": "FP64", "shape": [-1, -1]})
+        return JSONResponse(
+            {
+                "name": name,
+                "versions": [str(s.version) for s in deployment.slots() if s.version],
+                "platform": f"mlpilot/{record.flavor}" if record else "mlpilot",
+                "inputs": inputs,
+                "outputs": outputs,
+            }
+        )
 
-    @app.get("/v2/models/{name}/ready")
-    async def model_ready(name: str) -> Response:
-        loaded = server.deployment(name).primary.pool is not None
-        return JSONResponse({"name": name, "ready": loaded}, status_code=200 if loaded else 503)
+    async def model_ready(request: Request) -> Response:
+        """Whether a model (or one version of it) has a worker ready to predict."""
+        name = request.path_params["name"]
+        loaded = _deployment(server, name, request.path_params.get("version")).primary.pool
+        ready = loaded is not None
+        return JSONResponse({"name": name, "ready": ready}, status_code=200 if ready else 503)
+
+    for prefix in _V2_MODEL_PATHS:
+        app.add_route(prefix, model_metadata, methods=["GET"])
+        app.add_route(f"{prefix}/ready", model_ready, methods=["GET"])
 
     @app.get("/models")
     async def models() -> list[dict[str, Any]]:
@@ -149,7 +188,25 @@ def _request_id(given: Any) -> str:
     return given
 
 
-_V2_KIND = {"number": "FP64", "integer": "INT64", "boolean": "BOOL", "string": "BYTES"}
+#: The paths of a model in the Open Inference Protocol: any version, or one version.
+_V2_MODEL_PATHS = ("/v2/models/{name}", "/v2/models/{name}/versions/{version}")
+
+_NOT_FINITE = (
+    "the model's answer holds a number that is infinite or not a number, which JSON "
+    "cannot carry; check that the inputs are within the ranges it was trained on"
+)
+
+
+def _deployment(server: Server, name: str, version: str | None) -> Deployment:
+    """The deployment of ``name``; with ``version``, only if its primary serves it."""
+    deployment = server.deployment(name)
+    if version is not None and version != str(deployment.primary.version):
+        raise HttpError(
+            404,
+            f"version {version!r} of model {name!r} is not the one served here "
+            f"({deployment.primary.version}); address the model without a version",
+        )
+    return deployment
 
 
 def _json(answer: dict[str, Any], request_id: str) -> Response:
@@ -157,11 +214,7 @@ def _json(answer: dict[str, Any], request_id: str) -> Response:
         # Strict JSON: a bare Infinity or NaN breaks the parsers of most clients.
         content = json.dumps(answer, separators=(",", ":"), allow_nan=False)
     except ValueError:
-        raise HttpError(
-            422,
-            "the model's answer holds a number that is infinite or not a number, which "
-            "JSON cannot carry; check that the inputs are within the ranges it was trained on",
-        ) from None
+        raise HttpError(422, _NOT_FINITE) from None
     return Response(
         content,
         media_type=JSON,

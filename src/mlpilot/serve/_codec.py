@@ -11,7 +11,7 @@ from __future__ import annotations
 import collections
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from mlpilot.errors import InvalidInputError
@@ -221,37 +221,3 @@ def decode(raw: bytes) -> Any:
         raise InvalidInputError("the body's JSON is nested too deeply to read") from None
     except ValueError as exc:  # malformed, not UTF-8, or a number too long to convert
         raise InvalidInputError(f"the body is not valid JSON: {exc}") from None
-
-
-def v2_outputs(predictions: Sequence[Any], scores: Sequence[Sequence[float]] | None) -> list[Any]:
-    """Predictions (and class probabilities) as v2 output tensors."""
-    outputs = [
-        {
-            "name": "predict",
-            "shape": [len(predictions)],
-            "datatype": _v2_datatype(predictions),
-            "data": list(predictions),
-        }
-    ]
-    if scores:
-        width = len(scores[0])
-        outputs.append(
-            {
-                "name": "predict_proba",
-                "shape": [len(scores), width],
-                "datatype": "FP64",
-                "data": [p for row in scores for p in row],
-            }
-        )
-    return outputs
-
-
-def _v2_datatype(values: Sequence[Any]) -> str:
-    first = values[0] if values else 0.0
-    if isinstance(first, bool):
-        return "BOOL"
-    if isinstance(first, int):
-        return "INT64"
-    if isinstance(first, float):
-        return "FP64"
-    return "BYTES"

@@ -92,6 +92,8 @@ class Pool:
         self.latencies: list[float] = []
         self.busy_s = 0.0
         self.last_request = time.monotonic()
+        #: Whether the model gives class probabilities (known once a worker loaded it).
+        self.scores = False
 
     @property
     def workers(self) -> int:
@@ -188,6 +190,7 @@ class Pool:
         if ready[0] != _worker.READY:
             process.join(5)
             raise LoadFailed(f"{self.model} version {self.version} did not load: {ready[1]}")
+        self.scores = bool(ready[2])
         worker = _Worker(process)
         worker.channel = Channel(
             parent, lambda answer: self._answered(worker, answer), lambda: self._lost(worker)

@@ -25,6 +25,7 @@ from mlpilot.tracking import TrackingClient
 log = logging.getLogger("mlpilot.serve")
 #: The one content type the prediction routes take.
 JSON = "application/json"
+OCTET_STREAM = "application/octet-stream"
 
 
 class HttpError(Exception):
@@ -112,11 +113,19 @@ class Server:
 
     async def body(self, request: Request) -> Any:
         """The request's JSON, refusing other content types and bodies over the limit."""
+        return decode(await self.raw_body(request))
+
+    async def raw_body(self, request: Request, *, binary: bool = False) -> bytes:
+        """The request's bytes, refusing bodies over the limit and content types other
+        than JSON (and, with ``binary``, ``application/octet-stream``)."""
         # A body sent without a content type is read as JSON, as standard inference
         # clients (tritonclient's among them) send it.
         content_type = request.headers.get("content-type", JSON)
-        if content_type.split(";")[0].strip().lower() != JSON:
-            raise HttpError(415, f"send the body as {JSON}, not {content_type or 'nothing'!r}")
+        accepted = (JSON, OCTET_STREAM) if binary else (JSON,)
+        if content_type.split(";")[0].strip().lower() not in accepted:
+            raise HttpError(
+                415, f"send the body as {' or '.join(accepted)}, not {content_type or 'nothing'!r}"
+            )
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
@@ -128,7 +137,7 @@ class Server:
                 chunks.append(chunk)
         if size > self._max_body:
             raise HttpError(413, self._too_large())
-        return decode(b"".join(chunks))
+        return b"".join(chunks)
 
     def _too_large(self) -> str:
         return (

@@ -36,11 +36,11 @@ def main(conn: Connection, settings: dict[str, Any], model: str, version: int) -
 
     threadpool_limits(1)
     try:
-        predictor = _load(settings, model, version)
+        predictor, has_scores = _load(settings, model, version)
     except Exception as exc:  # anything a model's loading raises is reported, not hidden
         conn.send((FAILED, f"{type(exc).__name__}: {exc}"))
         return
-    conn.send((READY, os.getpid()))
+    conn.send((READY, os.getpid(), has_scores))
     # Loading's warnings (a version mismatch, say) have been shown; what a model
     # repeats on every batch (an array fitted without names) would flood the log.
     warnings.simplefilter("ignore")
@@ -59,7 +59,8 @@ def main(conn: Connection, settings: dict[str, Any], model: str, version: int) -
         conn.send(answer)
 
 
-def _load(settings: dict[str, Any], model: str, version: int) -> Any:
+def _load(settings: dict[str, Any], model: str, version: int) -> tuple[Any, bool]:
+    """The version's predict function, and whether it gives class probabilities."""
     from mlpilot.config import load_settings
     from mlpilot.registry import ModelRegistry
     from mlpilot.store import Store
@@ -84,7 +85,7 @@ def _load(settings: dict[str, Any], model: str, version: int) -> Any:
             return predictions, None
         return predictions, np.asarray(loaded.predict_proba(features), np.float64).tolist()
 
-    return predict
+    return predict, has_proba
 
 
 def _frame(columns: dict[str, list[Any]]) -> Any:
