@@ -4,6 +4,7 @@ refusals that name what was wrong."""
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import pytest
@@ -248,3 +249,32 @@ def test_without_a_signature_no_request_changes_what_later_ones_are_checked_agai
 
     assert later == COLUMNS
     assert schema.names is None
+
+
+def test_v1_instances_as_objects_or_as_lists_in_the_signatures_order() -> None:
+    lists = [[r[c] for c in ("age", "plan", "seats", "active")] for r in RECORDS]
+
+    schema = Schema(SIGNATURE)
+
+    assert schema.check(schema.read_v1({"instances": RECORDS})) == COLUMNS
+    assert Schema(SIGNATURE).read_v1({"instances": lists}) == COLUMNS
+    assert Schema(SIGNATURE).read_v1({"inputs": lists}) == COLUMNS
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"rows": []}, '"instances"'),
+        ({"instances": []}, "non-empty"),
+        ({"instances": [[1, "pro", 3]]}, "instances[0] must be a list of 4 values"),
+        ({"instances": [[1, "pro", 3, True], "x"]}, "instances[1]"),
+    ],
+)
+def test_v1_refusals_name_the_instance(body: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(InvalidInputError, match=re.escape(fragment)):
+        Schema(SIGNATURE).read_v1(body)
+
+
+def test_v1_lists_need_a_signature() -> None:
+    with pytest.raises(InvalidInputError, match="without a signature"):
+        Schema(None).read_v1({"instances": [[1, 2]]})

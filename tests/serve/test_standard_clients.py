@@ -125,3 +125,25 @@ def test_the_protocols_refusals_name_what_was_wrong(cancer: TrackingClient, serv
         headers={"Inference-Header-Content-Length": "999999"},
     )
     assert cut.status_code == 422 and "Inference-Header-Content-Length" in cut.json()["error"]
+
+
+@sqlite_only
+def test_kserve_v1_predicts_instances_as_lists_or_objects(
+    cancer: TrackingClient, server: Start
+) -> None:
+    running = server("cancer@champion")
+    frame = rows(range(10, 20))
+    labels = expected(STRONG, frame)[0]
+
+    as_lists = {"instances": frame.to_numpy().tolist()}
+    as_objects = {"instances": frame.to_dict("records")}
+    for request in (as_lists, as_objects):
+        answered = running.http.post("/v1/models/cancer:predict", json=request)
+        assert answered.status_code == 200, answered.text
+        assert answered.json() == {"predictions": labels}
+
+    assert running.http.get("/v1/models").json() == {"models": ["cancer"]}
+    assert running.http.get("/v1/models/cancer").json() == {"name": "cancer", "ready": True}
+    short = running.http.post("/v1/models/cancer:predict", json={"instances": [[1.0, 2.0]]})
+    assert short.status_code == 422 and "30 values" in short.json()["error"]
+    assert running.http.post("/v1/models/nosuch:predict", json=as_lists).status_code == 404

@@ -35,7 +35,7 @@ from mlpilot.tracking import TrackingClient
 
 def create_app(server: Server) -> FastAPI:
     """The HTTP API over ``server``: the simple JSON form, the Open Inference Protocol
-    (KServe v2), and Prometheus metrics."""
+    (KServe v2), KServe's v1 protocol, and Prometheus metrics."""
     app = FastAPI(title="mlpilot inference server", docs_url="/docs", redoc_url=None)
 
     @app.exception_handler(HttpError)
@@ -164,6 +164,26 @@ def create_app(server: Server) -> FastAPI:
     for prefix in _V2_MODEL_PATHS:
         app.add_route(prefix, model_metadata, methods=["GET"])
         app.add_route(f"{prefix}/ready", model_ready, methods=["GET"])
+
+    async def predict_v1(request: Request) -> Response:
+        """KServe's v1 protocol: ``{"instances": [...]}`` in, ``{"predictions": [...]}`` out."""
+        name = request.path_params["name"]
+        deployment = server.deployment(name)
+        columns = deployment.primary.schema.read_v1(await server.body(request))
+        request_id = _request_id(request.headers.get("x-request-id"))
+        served = await server.predict(name, columns, request_id, False)
+        return _json({"predictions": served.predictions}, request_id)
+
+    app.add_route("/v1/models/{name}:predict", predict_v1, methods=["POST"])
+
+    @app.get("/v1/models")
+    async def models_v1() -> dict[str, list[str]]:
+        return {"models": list(server.deployments)}
+
+    @app.get("/v1/models/{name}")
+    async def model_v1(name: str) -> Response:
+        ready = server.deployment(name).primary.pool is not None
+        return JSONResponse({"name": name, "ready": ready}, status_code=200 if ready else 503)
 
     @app.get("/models")
     async def models() -> list[dict[str, Any]]:

@@ -57,6 +57,33 @@ class Schema:
             raise InvalidInputError('"columns" must be an object of column name to values')
         return {str(k): v for k, v in columns.items()}
 
+    def read_v1(self, body: Any) -> Columns:
+        """The columns of a KServe v1 ``:predict`` body, ``{"instances": [...]}`` (or
+        ``"inputs"``): each instance an object of column to value, or a list of values in
+        the order of the model's signature."""
+        if not isinstance(body, Mapping) or not ({"instances", "inputs"} & body.keys()):
+            raise InvalidInputError('a v1 predict request needs "instances": [row, ...]')
+        instances = body.get("instances", body.get("inputs"))
+        if not isinstance(instances, list) or not instances:
+            raise InvalidInputError('"instances" must be a non-empty list of rows')
+        if isinstance(instances[0], Mapping):
+            return _from_records(instances)
+        if self.names is None:
+            raise InvalidInputError(
+                "this model was registered without a signature, so its columns have no "
+                "order: send each instance as an object of column name to value"
+            )
+        columns: Columns = {n: [] for n in self.names}
+        for index, instance in enumerate(instances):
+            if not isinstance(instance, list) or len(instance) != len(self.names):
+                raise InvalidInputError(
+                    f"instances[{index}] must be a list of {len(self.names)} values, one per "
+                    f"column the model takes, or an object of column name to value"
+                )
+            for name, value in zip(self.names, instance, strict=True):
+                columns[name].append(value)
+        return columns
+
     def read_v2(self, body: Any) -> Columns:
         """The columns of a v2 ``/infer`` body as sent: one tensor per column (shape
         ``[n]``), or one ``[n, width]`` tensor whose columns are this schema's, in order."""
