@@ -115,3 +115,24 @@ def test_a_request_the_model_refuses_fails_alone_in_its_batch(
 
     labels = {"model": "cancer", "version": "1"}
     assert running.metric("mlpilot_serve_requests_total", status="200", **labels) == 300
+
+
+@sqlite_only
+def test_small_mistakes_are_refused_and_model_internals_stay_in_the_log(
+    cancer: TrackingClient, server: Start
+) -> None:
+    running = server("cancer@champion")
+    good = records(rows(2))[0]
+
+    boolean = running.predict("cancer", {"records": [{**good, "mean radius": True}]})
+    assert boolean.status_code == 422 and "'mean radius'" in boolean.json()["error"]
+    scores = running.predict("cancer", {"records": [good], "scores": {}})
+    assert scores.status_code == 422 and '"scores"' in scores.json()["error"]
+    unknown = running.predict("nosuch", {"records": [good]})
+    assert unknown.status_code == 404 and "cancer" not in unknown.json()["error"]
+
+    # A value the signature lets through but the model cannot take.
+    poison = running.predict("cancer", {"records": [{**good, "mean radius": int("9" * 400)}]})
+    assert poison.status_code == 422
+    assert "OverflowError" not in poison.json()["error"]
+    assert "OverflowError" in running.output()

@@ -22,7 +22,7 @@ def assert_answered_or_unavailable(sent: list[Sent], C: float) -> None:
         if one.status == 200:
             assert answer_of(C, rows(one.index), one.body), one
         else:
-            assert "died" in one.body["error"], one
+            assert "was killed by SIGKILL" in one.body["error"], one
 
 
 def pids(running: RunningServer) -> set[int]:

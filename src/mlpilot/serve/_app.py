@@ -72,7 +72,10 @@ def create_app(server: Server) -> FastAPI:
         body = await server.body(request)
         columns = deployment.primary.schema.read(body)
         request_id = _request_id(request.headers.get("x-request-id"))
-        served = await server.predict(name, columns, request_id, body.get("scores") is True)
+        scores = body.get("scores", False)
+        if not isinstance(scores, bool):
+            raise HttpError(422, '"scores" is true or false')
+        served = await server.predict(name, columns, request_id, scores)
         answer = {
             "id": request_id,
             "model": name,

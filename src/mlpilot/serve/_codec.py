@@ -177,7 +177,7 @@ def _check_values(name: str, values: list[Any], kind: str | None) -> None:
             if type(value) is float:
                 if not math.isfinite(value):
                     raise InvalidInputError(f"column {name!r} row {i}: {value} is not allowed")
-            elif not isinstance(value, _NUMBER):
+            elif not isinstance(value, _NUMBER) or type(value) is bool:
                 raise InvalidInputError(
                     f"column {name!r} row {i}: expected a number, got {_json_kind(value)}"
                 )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import itertools
 import multiprocessing
+import signal
 import time
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -242,12 +244,14 @@ class Pool:
         self._dispatch()
 
     def _lost(self, worker: _Worker) -> None:
-        exit_code = worker.process.exitcode
+        # The pipe breaks as the process ends: a moment's wait reaps it, so that it leaves
+        # no zombie behind and its exit status can be told.
+        worker.process.join(0.5)
         self._stop(
             worker,
             WorkerLost(
-                f"the worker serving {self.model} version {self.version} died "
-                f"(exit code {exit_code}); the request was not answered"
+                f"the worker serving {self.model} version {self.version} "
+                f"{_death(worker.process.exitcode)}; the request was not answered"
             ),
         )
         self._metrics.worker_lost(self.model, self.version)
@@ -314,6 +318,15 @@ class Pool:
             worker.channel.send((worker.batch_id, columns, any(r.scores for r in batch)))
         except BrokenPipeError:
             self._lost(worker)
+
+
+def _death(exit_code: int | None) -> str:
+    if exit_code is None:
+        return "stopped answering"
+    if exit_code < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-exit_code).name}"
+    return f"exited with status {exit_code}"
 
 
 def _first_message(conn: Connection, timeout_s: float) -> Any:

@@ -107,7 +107,7 @@ class Server:
         deployment = self.deployments.get(name)
         if deployment is None:
             raise HttpError(
-                404, f"no model {name!r} is served here; served: {', '.join(self.deployments)}"
+                404, f"no model {name!r} is served here; GET /models lists those that are"
             )
         return deployment
 
@@ -156,7 +156,14 @@ class Server:
         except WorkerLost as exc:
             raise HttpError(503, str(exc)) from None
         except PredictFailed as exc:
-            raise HttpError(422, f"the model could not predict on this input: {exc}") from None
+            # What the model raised names its internals: it goes to the server's log, and
+            # the client learns that its input was refused.
+            log.warning("%s refused request %s: %s", name, request_id, exc)
+            raise HttpError(
+                422,
+                f"the model could not predict on this input (request {request_id}); check "
+                "the values against the model's signature (GET /v2/models/NAME)",
+            ) from None
         latency = time.perf_counter() - started
         self.metrics.request(name, served.version, served.role, 200, latency)
         if self.predictions.sampled():
