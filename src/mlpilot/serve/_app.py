@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlpilot.errors import ConfigError, InvalidInputError, NotFoundError
+from mlpilot.serve import _openapi
 from mlpilot.serve._config import ServeConfig
 from mlpilot.serve._deployment import Deployment
 from mlpilot.serve._server import JSON, OCTET_STREAM, HttpError, Server
@@ -36,7 +37,12 @@ from mlpilot.tracking import TrackingClient
 def create_app(server: Server) -> FastAPI:
     """The HTTP API over ``server``: the simple JSON form, the Open Inference Protocol
     (KServe v2), KServe's v1 protocol, and Prometheus metrics."""
-    app = FastAPI(title="mlpilot inference server", docs_url="/docs", redoc_url=None)
+    from mlpilot import __version__
+
+    app = FastAPI(
+        title="mlpilot inference server", version=__version__, docs_url="/docs", redoc_url=None
+    )
+    _openapi.install(app)
 
     @app.exception_handler(HttpError)
     async def _http_error(request: Request, exc: HttpError) -> Response:
@@ -122,14 +128,12 @@ def create_app(server: Server) -> FastAPI:
     async def live() -> dict[str, bool]:
         return {"live": True}
 
-    @app.get("/v2/health/ready")
+    @app.get("/v2/health/ready", responses=_UNAVAILABLE)
     async def ready() -> Response:
         return JSONResponse({"ready": server.ready}, status_code=200 if server.ready else 503)
 
     @app.get("/v2")
     async def metadata() -> dict[str, Any]:
-        from mlpilot import __version__
-
         return {"name": "mlpilot", "version": __version__, "extensions": []}
 
     async def model_metadata(request: Request) -> Response:
@@ -183,7 +187,7 @@ def create_app(server: Server) -> FastAPI:
     async def models_v1() -> dict[str, list[str]]:
         return {"models": list(server.deployments)}
 
-    @app.get("/v1/models/{name}")
+    @app.get("/v1/models/{name}", responses={**_NOT_SERVED, **_UNAVAILABLE})
     async def model_v1(name: str) -> Response:
         ready = server.deployment(name).primary.pool is not None
         return JSONResponse({"name": name, "ready": ready}, status_code=200 if ready else 503)
@@ -192,7 +196,11 @@ def create_app(server: Server) -> FastAPI:
     async def models() -> list[dict[str, Any]]:
         return server.describe()
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}},
+    )
     async def metrics() -> Response:
         return Response(server.metrics.exposition(), media_type="text/plain; version=0.0.4")
 
@@ -210,6 +218,13 @@ def _request_id(given: Any) -> str:
         )
     return given
 
+
+_NOT_SERVED: dict[int | str, dict[str, Any]] = {
+    404: {"model": _openapi.ErrorBody, "description": "No such model is served here."}
+}
+_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"description": "Not ready: the models are loading."}
+}
 
 #: The paths of a model in the Open Inference Protocol: any version, or one version.
 _V2_MODEL_PATHS = ("/v2/models/{name}", "/v2/models/{name}/versions/{version}")
