@@ -12,7 +12,7 @@ import pytest
 from mlpilot.tracking import TrackingClient
 
 from . import STRONG, expected, fitted, rows
-from .conftest import RunningServer, Start, sqlite_only
+from .conftest import RunningServer, Start, free_port, sqlite_only
 
 httpclient = pytest.importorskip("tritonclient.http")
 utils = pytest.importorskip("tritonclient.utils")
@@ -147,3 +147,40 @@ def test_kserve_v1_predicts_instances_as_lists_or_objects(
     short = running.http.post("/v1/models/cancer:predict", json={"instances": [[1.0, 2.0]]})
     assert short.status_code == 422 and "30 values" in short.json()["error"]
     assert running.http.post("/v1/models/nosuch:predict", json=as_lists).status_code == 404
+
+
+@sqlite_only
+def test_tritonclient_grpc_gets_the_models_own_answers(
+    cancer: TrackingClient, server: Start
+) -> None:
+    grpcclient = pytest.importorskip("tritonclient.grpc")
+    grpc_port = free_port()
+    running = server("cancer@champion", "--grpc-port", str(grpc_port))
+    client = grpcclient.InferenceServerClient(url=f"127.0.0.1:{grpc_port}")
+    frame = rows(range(100, 140))
+    labels, probabilities = expected(STRONG, frame)
+
+    assert client.is_server_live() and client.is_server_ready()
+    assert client.is_model_ready("cancer")
+    metadata = client.get_model_metadata("cancer", as_json=True)
+    assert [o["name"] for o in metadata["outputs"]] == ["predict", "predict_proba"]
+    assert [i["name"] for i in metadata["inputs"]] == list(frame.columns)
+
+    tensor = grpcclient.InferInput("input-0", list(frame.shape), "FP64")
+    tensor.set_data_from_numpy(frame.to_numpy(dtype=np.float64))
+    result = client.infer("cancer", [tensor])
+    assert result.as_numpy("predict").tolist() == labels
+    np.testing.assert_allclose(result.as_numpy("predict_proba"), probabilities, rtol=1e-12)
+
+    only = client.infer("cancer", [tensor], outputs=[grpcclient.InferRequestedOutput("predict")])
+    assert only.as_numpy("predict").tolist() == labels
+    assert only.as_numpy("predict_proba") is None
+
+    with pytest.raises(utils.InferenceServerException, match="nosuch"):
+        client.infer("nosuch", [tensor])
+    narrow = grpcclient.InferInput("input-0", [2, 3], "FP64")
+    narrow.set_data_from_numpy(np.zeros((2, 3)))
+    with pytest.raises(utils.InferenceServerException, match="takes 30"):
+        client.infer("cancer", [narrow])
+    # The same server still answers HTTP.
+    assert running.http.get("/v2/health/ready").status_code == 200

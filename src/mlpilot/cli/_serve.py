@@ -30,6 +30,10 @@ def serve_command(
     ] = None,
     host: Annotated[str | None, typer.Option("--host", help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option("--port", "-p", help="Port (8080).")] = None,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option("--grpc-port", help="Also serve the Open Inference Protocol over gRPC here."),
+    ] = None,
     workers: Annotated[
         int | None,
         typer.Option("--workers", min=1, help="Worker processes shared by the models (cores)."),
@@ -69,12 +73,14 @@ def serve_command(
     mlpilot serve churn@champion --port 8080
 
     Endpoints: POST /models/NAME/predict ({"records": [...]}), the Open Inference
-    Protocol (/v2/health/ready, /v2/models/NAME, /v2/models/NAME/infer), GET /models
-    and Prometheus /metrics.
+    Protocol (/v2/health/ready, /v2/models/NAME, /v2/models/NAME/infer; over gRPC too
+    with --grpc-port), KServe v1 (/v1/models/NAME:predict), GET /models and Prometheus
+    /metrics.
     """
     settings: dict[str, Any] = {
         "host": host,
         "port": port,
+        "grpc_port": grpc_port,
         "workers": workers,
         "log_sample": log_sample,
     }

@@ -20,14 +20,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mlpilot.errors import ConfigError, InvalidInputError, NotFoundError
 from mlpilot.serve import _openapi
 from mlpilot.serve._config import ServeConfig
-from mlpilot.serve._deployment import Deployment
 from mlpilot.serve._server import JSON, OCTET_STREAM, HttpError, Server
 from mlpilot.serve._v2 import (
-    DATATYPES,
     HEADER_LENGTH,
-    PREDICT,
     PREDICT_PROBA,
+    deployment_of,
     encode_answer,
+    model_metadata,
     output_tensors,
     read_request,
 )
@@ -96,7 +95,7 @@ def create_app(server: Server) -> FastAPI:
     async def infer(request: Request) -> Response:
         """The Open Inference Protocol's inference request, JSON or binary."""
         name = request.path_params["name"]
-        deployment = _deployment(server, name, request.path_params.get("version"))
+        deployment = deployment_of(server, name, request.path_params.get("version"))
         raw = await server.raw_body(request, binary=True)
         decoded = read_request(raw, request.headers.get(HEADER_LENGTH), deployment.primary.schema)
         request_id = _request_id(decoded.request_id or request.headers.get("x-request-id"))
@@ -136,40 +135,21 @@ def create_app(server: Server) -> FastAPI:
     async def metadata() -> dict[str, Any]:
         return {"name": "mlpilot", "version": __version__, "extensions": []}
 
-    async def model_metadata(request: Request) -> Response:
+    async def metadata_v2(request: Request) -> Response:
         """A model's v2 metadata: its versions, inputs and outputs."""
         name = request.path_params["name"]
-        deployment = _deployment(server, name, request.path_params.get("version"))
-        slot = deployment.primary
-        record = slot.record
-        signature = record.signature if record else None
-        inputs = [
-            {"name": c.name, "datatype": DATATYPES.get(c.kind, "BYTES"), "shape": [-1]}
-            for c in (signature.inputs if signature else ())
-        ]
-        predict = DATATYPES.get(signature.output, "BYTES") if signature else "BYTES"
-        outputs = [{"name": PREDICT, "datatype": predict, "shape": [-1]}]
-        if slot.pool is not None and slot.pool.scores:
-            outputs.append({"name": PREDICT_PROBA, "datatype": "FP64", "shape": [-1, -1]})
-        return JSONResponse(
-            {
-                "name": name,
-                "versions": [str(s.version) for s in deployment.slots() if s.version],
-                "platform": f"mlpilot/{record.flavor}" if record else "mlpilot",
-                "inputs": inputs,
-                "outputs": outputs,
-            }
-        )
+        deployment = deployment_of(server, name, request.path_params.get("version"))
+        return JSONResponse(model_metadata(deployment))
 
     async def model_ready(request: Request) -> Response:
         """Whether a model (or one version of it) has a worker ready to predict."""
         name = request.path_params["name"]
-        loaded = _deployment(server, name, request.path_params.get("version")).primary.pool
+        loaded = deployment_of(server, name, request.path_params.get("version")).primary.pool
         ready = loaded is not None
         return JSONResponse({"name": name, "ready": ready}, status_code=200 if ready else 503)
 
     for prefix in _V2_MODEL_PATHS:
-        app.add_route(prefix, model_metadata, methods=["GET"])
+        app.add_route(prefix, metadata_v2, methods=["GET"])
         app.add_route(f"{prefix}/ready", model_ready, methods=["GET"])
 
     async def predict_v1(request: Request) -> Response:
@@ -235,18 +215,6 @@ _NOT_FINITE = (
 )
 
 
-def _deployment(server: Server, name: str, version: str | None) -> Deployment:
-    """The deployment of ``name``; with ``version``, only if its primary serves it."""
-    deployment = server.deployment(name)
-    if version is not None and version != str(deployment.primary.version):
-        raise HttpError(
-            404,
-            f"version {version!r} of model {name!r} is not the one served here "
-            f"({deployment.primary.version}); address the model without a version",
-        )
-    return deployment
-
-
 def _json(answer: dict[str, Any], request_id: str) -> Response:
     try:
         # Strict JSON: a bare Infinity or NaN breaks the parsers of most clients.
@@ -302,8 +270,9 @@ async def serve(
     client: TrackingClient | None = None,
     on_ready: Callable[[Server], None] | None = None,
 ) -> None:
-    """Load the models, then answer HTTP on ``config.host:config.port`` until stopped
-    (Ctrl-C or SIGTERM); ``on_ready`` is called once every model has loaded.
+    """Load the models, then answer HTTP on ``config.host:config.port`` (and gRPC on
+    ``config.grpc_port``, if set) until stopped (Ctrl-C or SIGTERM); ``on_ready`` is
+    called once every model has loaded.
 
     Raises:
         ConfigError: The address cannot be listened on (a port in use, say).
@@ -325,8 +294,11 @@ async def serve(
             "choose another --port"
         ) from None
     server = Server(config, client)
+    grpc_server = None if config.grpc_port is None else _grpc_server(server, config)
     try:
         await server.start()
+        if grpc_server is not None:
+            await grpc_server.start()
         web = _web_server(
             uvicorn.Config(
                 create_app(server), log_level="warning", lifespan="off", access_log=False
@@ -339,5 +311,18 @@ async def serve(
             on_ready(server)
         await web.serve(sockets=[listener])
     finally:
+        if grpc_server is not None:
+            await grpc_server.stop(grace=5)
         await server.stop()
         listener.close()
+
+
+def _grpc_server(server: Server, config: ServeConfig) -> Any:
+    assert config.grpc_port is not None
+    try:
+        from mlpilot.serve import _grpc
+    except ImportError as exc:
+        raise ConfigError(
+            f"serving gRPC needs grpcio and protobuf ({exc}); pip install 'mlpilot[grpc]'"
+        ) from None
+    return _grpc.bind(server, config.host, config.grpc_port)

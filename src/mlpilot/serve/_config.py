@@ -80,6 +80,8 @@ class ServeConfig:
     models: tuple[ModelConfig, ...]
     host: str = "127.0.0.1"
     port: int = 8080
+    #: Port for the Open Inference Protocol over gRPC; None: no gRPC.
+    grpc_port: int | None = None
     #: Worker processes shared by all models; default: the machine's cores.
     workers: int | None = None
     max_body_mb: float = 8.0
@@ -102,6 +104,15 @@ class ServeConfig:
             raise ConfigError(f"host must be an address such as 127.0.0.1, got {self.host!r}")
         if not _whole(self.port) or not 0 <= self.port < 65536:
             raise ConfigError(f"port must be a whole number below 65536, got {self.port!r}")
+        if self.grpc_port is not None and (
+            not _whole(self.grpc_port)
+            or not 0 < self.grpc_port < 65536
+            or self.grpc_port == self.port
+        ):
+            raise ConfigError(
+                "grpc_port must be a whole number below 65536 other than port, "
+                f"got {self.grpc_port!r}"
+            )
         if self.workers is not None and (not _whole(self.workers) or self.workers < 1):
             raise ConfigError("workers must be a whole number >= 1")
         if self.workers is not None and self.workers < sum(m.min_workers for m in self.models):

@@ -21,6 +21,8 @@ import numpy as np
 
 from mlpilot.errors import InvalidInputError
 from mlpilot.serve._codec import Columns, Schema, decode
+from mlpilot.serve._deployment import Deployment
+from mlpilot.serve._server import HttpError, Server
 
 #: The header that says how long a binary request's (or answer's) JSON part is.
 HEADER_LENGTH = "Inference-Header-Content-Length"
@@ -58,12 +60,53 @@ class InferRequest:
     binary: frozenset[str]
 
 
+def deployment_of(server: Server, name: str, version: str | None) -> Deployment:
+    """The deployment of ``name``; with ``version``, only if its primary serves it."""
+    deployment = server.deployment(name)
+    if version and version != str(deployment.primary.version):
+        raise HttpError(
+            404,
+            f"version {version!r} of model {name!r} is not the one served here "
+            f"({deployment.primary.version}); address the model without a version",
+        )
+    return deployment
+
+
+def model_metadata(deployment: Deployment) -> dict[str, Any]:
+    """A model's metadata: the versions served, the inputs it takes, its outputs."""
+    slot = deployment.primary
+    record = slot.record
+    signature = record.signature if record else None
+    inputs = [
+        {"name": c.name, "datatype": DATATYPES.get(c.kind, "BYTES"), "shape": [-1]}
+        for c in (signature.inputs if signature else ())
+    ]
+    predict = DATATYPES.get(signature.output, "BYTES") if signature else "BYTES"
+    outputs = [{"name": PREDICT, "datatype": predict, "shape": [-1]}]
+    if slot.pool is not None and slot.pool.scores:
+        outputs.append({"name": PREDICT_PROBA, "datatype": "FP64", "shape": [-1, -1]})
+    return {
+        "name": deployment.name,
+        "versions": [str(s.version) for s in deployment.slots() if s.version],
+        "platform": f"mlpilot/{record.flavor}" if record else "mlpilot",
+        "inputs": inputs,
+        "outputs": outputs,
+    }
+
+
 def read_request(raw: bytes, header_length: str | None, schema: Schema) -> InferRequest:
     """Decode and check a v2 inference request's body against ``schema``."""
     body, tail = _split(raw, header_length)
     if not isinstance(body, Mapping) or not isinstance(body.get("inputs"), list):
         raise InvalidInputError('a v2 inference request needs "inputs": [tensor, ...]')
-    inputs = _with_binary_data(body["inputs"], tail)
+    columns = columns_of(_with_binary_data(body["inputs"], tail), schema)
+    outputs, binary = _outputs(body)
+    return InferRequest(columns, body.get("id"), outputs, binary)
+
+
+def columns_of(inputs: list[Any], schema: Schema) -> Columns:
+    """The model's columns from v2 input tensors whose data are lists, checked: no input
+    twice, none the model does not take, every value of its column's kind."""
     seen = [t.get("name") for t in inputs if isinstance(t, Mapping)]
     duplicates = sorted({n for n in seen if isinstance(n, str) and seen.count(n) > 1})
     if duplicates:
@@ -75,10 +118,7 @@ def read_request(raw: bytes, header_length: str | None, schema: Schema) -> Infer
                 f"unknown input(s) {', '.join(map(repr, unknown[:10]))}; the model takes "
                 f"{', '.join(schema.names[:10])}" + (" ..." if len(schema.names) > 10 else "")
             )
-    columns = schema.check(schema.read_v2({**body, "inputs": inputs}))
-    outputs, binary = _outputs(body)
-    request_id = body.get("id")
-    return InferRequest(columns, request_id, outputs, binary)
+    return schema.check(schema.read_v2({"inputs": inputs}))
 
 
 def _split(raw: bytes, header_length: str | None) -> tuple[Any, bytes]:
@@ -112,7 +152,7 @@ def _with_binary_data(inputs: list[Any], tail: bytes) -> list[Any]:
                 f"inputs[{index}] says it has {size} bytes of binary data, but the body "
                 f"holds only {len(tail) - offset} more"
             )
-        values = _from_bytes(tail[offset : offset + size], tensor.get("datatype"), index)
+        values = from_bytes(tail[offset : offset + size], tensor.get("datatype"), index)
         decoded.append({**tensor, "data": values})
         offset += size
     if offset != len(tail):
@@ -122,7 +162,8 @@ def _with_binary_data(inputs: list[Any], tail: bytes) -> list[Any]:
     return decoded
 
 
-def _from_bytes(data: bytes, datatype: Any, index: int) -> list[Any]:
+def from_bytes(data: bytes, datatype: Any, index: int) -> list[Any]:
+    """The values of input ``index`` sent as raw bytes of ``datatype``."""
     if datatype == "BYTES":
         texts, offset = [], 0
         while offset < len(data):
@@ -225,7 +266,7 @@ def encode_answer(answer: dict[str, Any], binary: frozenset[str]) -> tuple[bytes
     blobs = []
     for tensor in answer["outputs"]:
         if tensor["name"] in binary:
-            blob = _to_bytes(tensor.pop("data"), tensor["datatype"])
+            blob = to_bytes(tensor.pop("data"), tensor["datatype"])
             tensor["parameters"] = {"binary_data_size": len(blob)}
             blobs.append(blob)
     header = json.dumps(answer, separators=(",", ":"), allow_nan=False).encode()
@@ -234,7 +275,8 @@ def encode_answer(answer: dict[str, Any], binary: frozenset[str]) -> tuple[bytes
     return header + b"".join(blobs), {HEADER_LENGTH: str(len(header))}
 
 
-def _to_bytes(values: list[Any], datatype: str) -> bytes:
+def to_bytes(values: list[Any], datatype: str) -> bytes:
+    """``values`` as the raw bytes of a ``datatype`` tensor."""
     if datatype == "BYTES":
         parts = []
         for value in values:
