@@ -491,7 +491,7 @@ def test_a_reference_column_with_no_values_cannot_be_compared() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"tests": ("ks", "wasserstein")}, "unknown drift test 'wasserstein'; choose from ks"),
+        ({"tests": ("ks", "wasserstein")}, "unknown drift test 'wasserstein'; choose one of ks"),
         ({"tests": ("ks", KSTest())}, "'ks' is asked for twice"),
         ({"tests": ()}, "no drift tests given"),
         ({"alpha": 1.5}, "alpha must be a number between 0 and 1"),

@@ -1,15 +1,21 @@
-"""The computing layer: executors that run tasks with the resources they ask for."""
+"""The computing layer: executors that run tasks with the resources they ask for.
+
+Executors are found by name in :data:`EXECUTORS`: ``local`` and ``ray`` are built in,
+and packages add more through the entry point group ``mlpilot.executors``.
+"""
 
 from __future__ import annotations
 
 import os
 
+from mlpilot._plugins import Registry
 from mlpilot.compute._base import Executor, Resources, TaskOutcome
 from mlpilot.compute._local import LocalExecutor
 from mlpilot.compute._ray import RayExecutor
 from mlpilot.errors import InvalidInputError
 
 __all__ = [
+    "EXECUTORS",
     "Executor",
     "LocalExecutor",
     "RayExecutor",
@@ -20,8 +26,13 @@ __all__ = [
     "open_executor",
 ]
 
-#: The executor kinds :func:`create_executor` knows.
-_KINDS = ("local", "ray")
+#: Executors by the name a run or study chooses them with.
+EXECUTORS: Registry[Executor] = Registry(
+    "executors",
+    "executor",
+    Executor,
+    {"local": "mlpilot.compute._local:LocalExecutor", "ray": "mlpilot.compute._ray:RayExecutor"},
+)
 
 
 def create_executor(
@@ -32,29 +43,23 @@ def create_executor(
     memory_mb: int | None = None,
     address: str | None = None,
 ) -> Executor:
-    """Make an executor by name: ``"local"`` (worker processes here) or ``"ray"``.
+    """Make an executor by name: ``"local"`` (worker processes here), ``"ray"``, or one
+    a plug-in provides.
 
     Args:
-        kind: ``"local"`` or ``"ray"``.
+        kind: A name from :data:`EXECUTORS`.
         cpus, gpus, memory_mb: Limits; by default all the machine's (or cluster's)
-            cores and memory, and for ``"local"`` no GPUs.
-        address: The Ray cluster to join (``"ray"`` only; by default a local Ray).
+            cores and memory, and for ``"local"`` no GPUs. Only the limits given are
+            passed on to the executor.
+        address: The cluster to join (``"ray"`` and plug-ins that take one; by default
+            a local Ray).
 
     Raises:
-        InvalidInputError: An unknown kind, an address for ``"local"``, or limits the
-            machine or cluster cannot meet.
+        InvalidInputError: An unknown kind, an option the executor does not take (an
+            address for ``"local"``), or limits the machine or cluster cannot meet.
     """
-    if kind == "local":
-        if address is not None:
-            raise InvalidInputError(
-                f"executor kind 'local' takes no address (got {address!r}); use kind 'ray'"
-            )
-        return LocalExecutor(cpus=cpus, gpus=gpus or 0, memory_mb=memory_mb)
-    if kind == "ray":
-        return RayExecutor(address=address, cpus=cpus, gpus=gpus, memory_mb=memory_mb)
-    raise InvalidInputError(
-        f"unknown executor kind {kind!r}; choose one of: {', '.join(map(repr, _KINDS))}"
-    )
+    given = {"cpus": cpus, "gpus": gpus, "memory_mb": memory_mb, "address": address}
+    return EXECUTORS.get(kind, **{key: value for key, value in given.items() if value is not None})
 
 
 def open_executor(executor: str | Executor, cpus: int | None = None) -> tuple[Executor, bool]:
@@ -62,11 +67,23 @@ def open_executor(executor: str | Executor, cpus: int | None = None) -> tuple[Ex
     it is set); the flag says whether the caller made it, and so shuts it down."""
     if isinstance(executor, Executor):
         return executor, False
+    if ":" in executor and executor not in EXECUTORS:
+        raise InvalidInputError(
+            f"this was run on the executor {executor}, which has no name to make it by; "
+            "pass an instance of it as the executor"
+        )
     if executor == "ray":
         return create_executor("ray", cpus=cpus, address=os.environ.get("RAY_ADDRESS")), True
     return create_executor(executor, cpus=cpus), True
 
 
 def executor_kind(pool: Executor) -> str:
-    """The name that makes an executor like ``pool`` again, for a resumed run."""
-    return "ray" if isinstance(pool, RayExecutor) else "local"
+    """The name that makes an executor like ``pool`` again, for a resumed run.
+
+    An executor class that declares no ``name`` is recorded by its import path; resuming
+    then needs the executor passed again, and says so rather than switching kinds.
+    """
+    name = getattr(type(pool), "name", None)
+    if isinstance(name, str):
+        return name
+    return f"{type(pool).__module__}:{type(pool).__qualname__}"

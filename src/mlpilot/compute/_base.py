@@ -6,7 +6,7 @@ import abc
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from mlpilot.errors import InvalidInputError
 
@@ -71,8 +71,17 @@ class TaskOutcome:
 
 
 class Executor(abc.ABC):
-    """Runs functions with the resources they ask for, never more at once than it has."""
+    """Runs functions with the resources they ask for, never more at once than it has.
 
+    A package adds an executor by subclassing this and declaring it as an entry point
+    in the group ``mlpilot.executors`` under its :attr:`name`; ``executor="<name>"``
+    then makes one, with the limits as keyword arguments (``cpus``, ``gpus``,
+    ``memory_mb``, ``address``, those given only).
+    """
+
+    #: The name that makes this executor (``executor="local"``), recorded with each run
+    #: and study so that resuming them uses the same kind.
+    name: ClassVar[str]
     #: What this executor may hand out in total.
     capacity: Resources
 
@@ -94,7 +103,7 @@ class Executor(abc.ABC):
     def shutdown(self) -> None:
         """Stop every worker; tasks still waiting end as ``died``."""
 
-    def __enter__(self) -> Executor:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -64,6 +64,8 @@ class LocalExecutor(Executor):
         memory_mb: Memory to hand out (default: the machine's total).
     """
 
+    name = "local"
+
     def __init__(
         self, cpus: int | None = None, gpus: int = 0, memory_mb: int | None = None
     ) -> None:

@@ -83,6 +83,8 @@ class RayExecutor(Executor):
             outcome = executor.submit("fit", fit, (data,), timeout_s=600).result()
     """
 
+    name = "ray"
+
     def __init__(
         self,
         address: str | None = None,

@@ -34,15 +34,26 @@ class AlertContext:
 
 
 class Action(abc.ABC):
-    """Something an alert does, beyond being recorded.
+    """Something an alert does: record itself, call a webhook, roll back, retrain.
 
     :meth:`run` never raises for a failure of the outside world (a dead URL, no
     previous champion): it returns an outcome whose ``status`` says so, and the
     outcome is stored with the alert. Work that goes on after :meth:`run` returns
     (a retraining pipeline) reports its end through :meth:`settle`.
+
+    A package adds an action by subclassing this and declaring it as an entry point in
+    the group ``mlpilot.actions`` under its :attr:`name`; a rule then names it as
+    ``"<name>"`` or ``{"kind": "<name>", ...}``, the other keys being the keyword
+    arguments it is made with.
     """
 
-    kind: ClassVar[str]
+    #: The name a rule gives the action by (its ``kind`` in a rule's table).
+    name: ClassVar[str]
+
+    @property
+    def kind(self) -> str:
+        """The action's name, under the key rules and outcomes store it with."""
+        return self.name
 
     @abc.abstractmethod
     def run(self, context: AlertContext) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -11,16 +12,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
-
-from mlpilot.errors import InvalidInputError
+from mlpilot.config import Settings
+from mlpilot.errors import ConflictError, InvalidInputError, NotFoundError
 from mlpilot.monitor.actions._base import Action, AlertContext, outcome
-from mlpilot.store import _schema as db
-from mlpilot.store import now_ms
+from mlpilot.store._metadata import now_ms
+from mlpilot.store.base._monitors import RetrainRecord
 
 #: A retrain on another machine whose end this one cannot see counts as lost after this.
 STALE_AFTER_MS = 24 * 3600 * 1000
-_HOST = os.uname().nodename if hasattr(os, "uname") else "localhost"
+#: This machine, as retrains record it.
+HOST = os.uname().nodename if hasattr(os, "uname") else "localhost"
+_SETTING_NAMES = {field.name for field in dataclasses.fields(Settings)}
 # Processes this one started, so that their exit status is read (and they are reaped).
 _children: dict[int, subprocess.Popen[bytes]] = {}
 _children_lock = threading.Lock()
@@ -40,7 +42,7 @@ class RetrainAction(Action):
         params: the pipeline's parameters, each passed as ``--param NAME=<JSON>``.
     """
 
-    kind = "retrain"
+    name = "retrain"
 
     def __init__(self, pipeline: str, params: Mapping[str, Any] | None = None) -> None:
         if not isinstance(pipeline, str) or ":" not in pipeline:
@@ -59,63 +61,41 @@ class RetrainAction(Action):
         self.params = params
 
     def to_spec(self) -> dict[str, Any]:
-        return {"kind": self.kind, "pipeline": self.pipeline, "params": self.params}
+        return {"kind": self.name, "pipeline": self.pipeline, "params": self.params}
 
     def run(self, context: AlertContext) -> dict[str, Any]:
-        metadata = context.client.store.metadata
+        records = context.client.store.monitors
         settings = context.client.settings
-        started = now_ms()
-        with metadata.write() as conn:
-            running = conn.execute(
-                select(db.monitor_retrains).where(
-                    db.monitor_retrains.c.model == context.model,
-                    db.monitor_retrains.c.status == "running",
-                )
-            ).all()
-            alive = [row for row in running if _alive(row)]
-            if alive:
-                other = alive[0]
-                return outcome(
-                    self.kind,
-                    "skipped",
-                    f"a retrain of {context.model} started by alert {other.alert_id} is still "
-                    f"running (pid {other.pid})",
-                    retrain_id=other.id,
-                )
-            champion = conn.execute(
-                select(db.model_aliases.c.version).where(
-                    db.model_aliases.c.model == context.model,
-                    db.model_aliases.c.alias == "champion",
-                )
-            ).scalar()
-            inserted = conn.execute(
-                insert(db.monitor_retrains).values(
-                    model=context.model,
-                    alert_id=context.alert_id,
-                    pipeline=self.pipeline,
-                    params=self.params,
-                    host=_HOST,
-                    pid=None,
-                    log_path="",
-                    status="running",
-                    champion_before=champion,
-                    started_ms=started,
-                    outcome="",
-                )
+        running = records.running_retrains(context.model)
+        alive = [retrain for retrain in running if _alive(retrain)]
+        if alive:
+            other = alive[0]
+            return outcome(
+                self.name,
+                "skipped",
+                f"a retrain of {context.model} started by alert {other.alert_id} is still "
+                f"running (pid {other.pid})",
+                retrain_id=other.id,
             )
-            retrain_id = int(inserted.inserted_primary_key[0])  # type: ignore[index]
+        try:
+            retrain = records.start_retrain(
+                context.model,
+                alert_id=context.alert_id,
+                pipeline=self.pipeline,
+                params=self.params,
+                host=HOST,
+                dead=[retrain.id for retrain in running],
+            )
+        except ConflictError as exc:  # another process started one meanwhile
+            return outcome(self.name, "skipped", str(exc))
         logs = Path(settings.home) / "monitor"
-        log_path = logs / f"retrain-{retrain_id}.log"
+        log_path = logs / f"retrain-{retrain.id}.log"
+        # The settings travel in the environment only: a command line is visible to every
+        # user of the machine (``ps``), and a store URI may hold a password.
         command = [
             sys.executable,
             "-c",
             "from mlpilot.cli import main; main()",
-            "--store-uri",
-            settings.store_uri,
-            "--artifacts-uri",
-            settings.artifacts_uri,
-            "--home",
-            str(settings.home),
             "pipelines",
             "run",
             self.pipeline,
@@ -123,12 +103,6 @@ class RetrainAction(Action):
         ]
         for key, value in self.params.items():
             command += ["--param", f"{key}={json.dumps(value)}"]
-        env = {
-            **os.environ,
-            "MLPILOT_STORE_URI": settings.store_uri,
-            "MLPILOT_ARTIFACTS_URI": settings.artifacts_uri,
-            "MLPILOT_HOME": str(settings.home),
-        }
         try:
             logs.mkdir(parents=True, exist_ok=True)
             with open(log_path, "wb") as log:
@@ -137,25 +111,20 @@ class RetrainAction(Action):
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    env=env,
+                    env=settings_environment(settings),
                     start_new_session=True,
                 )
         except OSError as exc:
-            _finish(context, retrain_id, "failed", f"could not start the pipeline: {exc}")
-            return outcome(self.kind, "failed", f"could not start {self.pipeline}: {exc}")
+            records.finish_retrain(retrain.id, "failed", f"could not start the pipeline: {exc}")
+            return outcome(self.name, "failed", f"could not start {self.pipeline}: {exc}")
         with _children_lock:
             _children[process.pid] = process
-        with metadata.write() as conn:
-            conn.execute(
-                update(db.monitor_retrains)
-                .where(db.monitor_retrains.c.id == retrain_id)
-                .values(pid=process.pid, log_path=str(log_path))
-            )
+        records.set_retrain_process(retrain.id, process.pid, str(log_path))
         return outcome(
-            self.kind,
+            self.name,
             "running",
             f"started {self.pipeline} (pid {process.pid})",
-            retrain_id=retrain_id,
+            retrain_id=retrain.id,
             pid=process.pid,
             log=str(log_path),
         )
@@ -164,105 +133,81 @@ class RetrainAction(Action):
         retrain_id = outcome_.get("retrain_id")
         if outcome_.get("status") != "running" or retrain_id is None:
             return None
-        metadata = context.client.store.metadata
-        with metadata.read() as conn:
-            row = conn.execute(
-                select(db.monitor_retrains).where(db.monitor_retrains.c.id == retrain_id)
-            ).first()
-        if row is None:
-            return outcome(self.kind, "failed", "the retrain's record is gone")
-        if row.status == "running":
-            if _alive(row):
+        records = context.client.store.monitors
+        try:
+            retrain = records.retrain(int(retrain_id))
+        except NotFoundError:
+            return outcome(self.name, "failed", "the retrain's record is gone")
+        if retrain.status == "running":
+            if _alive(retrain):
                 return None
-            status, detail = _result(context, row)
-            _finish(context, row.id, status, detail)
+            status, detail = _result(context, retrain)
+            records.finish_retrain(retrain.id, status, detail)
         else:
-            status, detail = row.status, row.outcome
+            status, detail = retrain.status, retrain.outcome
         return {**outcome_, "status": "ok" if status == "finished" else "failed", "detail": detail}
 
 
-def _alive(row: Any) -> bool:
-    """Whether the retrain process of a ``monitor_retrains`` row still runs."""
-    if row.pid is None:
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """This process's environment with ``settings`` as ``MLPILOT_*`` variables, so that
+    a child process opens the same store with the same settings."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not (name.startswith("MLPILOT_") and name[8:].lower() in _SETTING_NAMES)
+    }
+    for field in dataclasses.fields(settings):
+        value = getattr(settings, field.name)
+        if value is not None:
+            env[f"MLPILOT_{field.name.upper()}"] = str(value)
+    return env
+
+
+def _alive(retrain: RetrainRecord) -> bool:
+    """Whether the retrain's process still runs."""
+    if retrain.pid is None:
         # Recorded, not started yet (or its starter died before saying which process).
-        return bool(now_ms() - row.started_ms < 60_000)
+        return bool(now_ms() - retrain.started_ms < 60_000)
     with _children_lock:
-        child = _children.get(row.pid)
-    if child is not None and row.host == _HOST:
+        child = _children.get(retrain.pid)
+    if child is not None and retrain.host == HOST:
         return child.poll() is None
-    if row.host != _HOST:
-        return bool(now_ms() - row.started_ms < STALE_AFTER_MS)
+    if retrain.host != HOST:
+        return bool(now_ms() - retrain.started_ms < STALE_AFTER_MS)
     import psutil
 
     try:
-        process = psutil.Process(row.pid)
+        process = psutil.Process(retrain.pid)
         created_ms = process.create_time() * 1000
         return bool(
             process.status() != psutil.STATUS_ZOMBIE
-            and row.started_ms - 2000 <= created_ms <= row.started_ms + 60_000
+            and retrain.started_ms - 2000 <= created_ms <= retrain.started_ms + 60_000
         )
     except psutil.Error:
         return False
 
 
-def _result(context: AlertContext, row: Any) -> tuple[str, str]:
+def _result(context: AlertContext, retrain: RetrainRecord) -> tuple[str, str]:
     """How a retrain that ended went: ``finished`` or ``failed``, and what came of it."""
     with _children_lock:
-        child = _children.pop(row.pid, None)
+        child = _children.pop(retrain.pid, None) if retrain.pid is not None else None
     code = child.poll() if child is not None else None
-    report = _last_json(Path(row.log_path)) if row.log_path else None
+    report = _last_json(Path(retrain.log_path)) if retrain.log_path else None
     status = report.get("status") if report else None
     if status != "finished" and (status is not None or code not in (0, None)):
         run = f" run {report['run_id']}" if report and report.get("run_id") else ""
         return "failed", (
             f"the retraining pipeline{run} ended {status or f'with exit code {code}'}; "
-            f"see {row.log_path}; version {row.champion_before} stays champion"
+            f"see {retrain.log_path}; version {retrain.champion_before} stays champion"
         )
-    metadata = context.client.store.metadata
-    with metadata.read() as conn:
-        moved = conn.execute(
-            select(db.alias_moves)
-            .where(
-                db.alias_moves.c.model == row.model,
-                db.alias_moves.c.alias == "champion",
-                db.alias_moves.c.ts_ms >= row.started_ms,
-                db.alias_moves.c.kind.in_(("promote", "override", "set")),
-            )
-            .order_by(db.alias_moves.c.id.desc())
-        ).first()
-        refused = conn.execute(
-            select(db.events)
-            .where(
-                db.events.c.kind == "model.promotion_refused",
-                db.events.c.object_id == row.model,
-                db.events.c.ts_ms >= row.started_ms,
-            )
-            .order_by(db.events.c.id.desc())
-        ).first()
-        champion = conn.execute(
-            select(db.model_aliases.c.version).where(
-                db.model_aliases.c.model == row.model, db.model_aliases.c.alias == "champion"
-            )
-        ).scalar()
-    if moved is not None:
-        return "finished", f"the champion moved to version {moved.version}"
-    if refused is not None:
+    effect = context.client.store.monitors.retrain_effect(retrain.id)
+    if effect.moved_to is not None:
+        return "finished", f"the champion moved to version {effect.moved_to}"
+    if effect.refused is not None:
         return "finished", (
-            f"the gate refused version {refused.payload.get('version')}; version {champion} "
-            "stays champion"
+            f"the gate refused version {effect.refused}; version {effect.champion} stays champion"
         )
-    return "finished", f"the pipeline promoted nothing; version {champion} stays champion"
-
-
-def _finish(context: AlertContext, retrain_id: int, status: str, detail: str) -> None:
-    with context.client.store.metadata.write() as conn:
-        conn.execute(
-            update(db.monitor_retrains)
-            .where(
-                db.monitor_retrains.c.id == retrain_id, db.monitor_retrains.c.status == "running"
-            )
-            .values(status=status, ended_ms=now_ms(), outcome=detail)
-        )
+    return "finished", f"the pipeline promoted nothing; version {effect.champion} stays champion"
 
 
 def _last_json(path: Path) -> dict[str, Any] | None:

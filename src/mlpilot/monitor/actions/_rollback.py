@@ -13,7 +13,7 @@ class RollbackAction(Action):
     the alert's message as the reason. A model with no earlier champion is recorded as
     skipped."""
 
-    kind = "rollback"
+    name = "rollback"
 
     def run(self, context: AlertContext) -> dict[str, Any]:
         from mlpilot.registry import ModelRegistry

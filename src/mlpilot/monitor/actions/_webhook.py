@@ -19,7 +19,7 @@ class WebhookAction(Action):
     outcome with the reason; the alert stands either way.
     """
 
-    kind = "webhook"
+    name = "webhook"
 
     def __init__(self, url: str, timeout_s: float = 5.0) -> None:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):

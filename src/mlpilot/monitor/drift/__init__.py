@@ -1,8 +1,11 @@
 """Drift tests: a reference profile computed once, and tests that compare windows of
-current data with it (PSI, Kolmogorov–Smirnov, chi-square)."""
+current data with it (PSI, Kolmogorov–Smirnov, chi-square, and those plug-ins add through
+the entry point group ``mlpilot.drift_tests``)."""
 
-from mlpilot.monitor.drift._base import DriftTest
-from mlpilot.monitor.drift._check import DRIFT_TESTS, check_drift
+from __future__ import annotations
+
+from mlpilot.monitor.drift._base import DRIFT_TESTS, DriftTest
+from mlpilot.monitor.drift._check import check_drift
 from mlpilot.monitor.drift._chi2 import ChiSquareTest
 from mlpilot.monitor.drift._frame import ColumnKind
 from mlpilot.monitor.drift._ks import KSTest

@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from mlpilot._plugins import Registry
 from mlpilot.errors import InvalidInputError
 from mlpilot.monitor.drift._frame import ColumnKind
 from mlpilot.monitor.drift._profile import ReferenceProfile
@@ -20,6 +21,10 @@ class DriftTest(abc.ABC):
     A subclass names itself, says which kinds of column it applies to, and compares the
     columns the window can be compared on; :meth:`check` marks the others not
     evaluable. ``threshold`` is the value recorded with each result.
+
+    A package adds a test by subclassing this and declaring it as an entry point in the
+    group ``mlpilot.drift_tests`` under its :attr:`name`. Named in ``check_drift`` or a
+    monitor, it is made with its defaults; pass an instance to set it up otherwise.
     """
 
     name: ClassVar[str]
@@ -73,3 +78,16 @@ def positive(name: str, value: float) -> float:
     ):
         raise InvalidInputError(f"{name} must be a finite number above 0, got {value!r}")
     return float(value)
+
+
+#: The drift tests ``check_drift`` and monitors know by name.
+DRIFT_TESTS: Registry[DriftTest] = Registry(
+    "drift_tests",
+    "drift test",
+    DriftTest,
+    {
+        "ks": "mlpilot.monitor.drift._ks:KSTest",
+        "psi": "mlpilot.monitor.drift._psi:PSITest",
+        "chi2": "mlpilot.monitor.drift._chi2:ChiSquareTest",
+    },
+)

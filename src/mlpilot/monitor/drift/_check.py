@@ -6,16 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlpilot.errors import InvalidInputError
-from mlpilot.monitor.drift._base import DriftTest
-from mlpilot.monitor.drift._chi2 import ChiSquareTest
-from mlpilot.monitor.drift._ks import KSTest
+from mlpilot.monitor.drift._base import DRIFT_TESTS, DriftTest
 from mlpilot.monitor.drift._profile import ReferenceProfile
-from mlpilot.monitor.drift._psi import PSITest
 from mlpilot.monitor.drift._report import DriftReport
 from mlpilot.monitor.drift._window import Window
-
-#: The drift tests ``check_drift`` knows by name.
-DRIFT_TESTS: dict[str, type[DriftTest]] = {"ks": KSTest, "psi": PSITest, "chi2": ChiSquareTest}
 
 
 def check_drift(
@@ -38,7 +32,8 @@ def check_drift(
     Args:
         profile: the reference, from :meth:`ReferenceProfile.from_frame`.
         window: the current rows, a pandas DataFrame or a pyarrow Table.
-        tests: names from :data:`DRIFT_TESTS`, or :class:`DriftTest` objects.
+        tests: names from :data:`DRIFT_TESTS` (built-in or from plug-ins), or
+            :class:`DriftTest` objects.
         alpha: the significance level of the tests named ``ks`` and ``chi2``.
         psi_threshold: the index from which the test named ``psi`` reports drift.
         bonferroni: divide ``alpha`` by the number of columns each test compares.
@@ -69,21 +64,15 @@ def check_drift(
 def _tests(
     tests: Sequence[str | DriftTest] | str, alpha: float, psi_threshold: float, bonferroni: bool
 ) -> list[DriftTest]:
+    # The settings of check_drift that set up the built-in tests; others use their own.
+    settings = {
+        "psi": {"threshold": psi_threshold},
+        "ks": {"alpha": alpha, "bonferroni": bonferroni},
+        "chi2": {"alpha": alpha, "bonferroni": bonferroni},
+    }
     made: dict[str, DriftTest] = {}
     for test in [tests] if isinstance(tests, str) else tests:
-        if isinstance(test, DriftTest):
-            made_test = test
-        elif test == "psi":
-            made_test = PSITest(psi_threshold)
-        elif test == "ks":
-            made_test = KSTest(alpha, bonferroni=bonferroni)
-        elif test == "chi2":
-            made_test = ChiSquareTest(alpha, bonferroni=bonferroni)
-        else:
-            raise InvalidInputError(
-                f"unknown drift test {test!r}; choose from {', '.join(DRIFT_TESTS)} "
-                "or pass a DriftTest"
-            )
+        made_test = DRIFT_TESTS.get(test, **settings.get(test, {}) if isinstance(test, str) else {})
         if made_test.name in made:
             raise InvalidInputError(f"drift test {made_test.name!r} is asked for twice")
         made[made_test.name] = made_test

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Sequence
+from typing import ClassVar
 
 from mlpilot.errors import InvalidInputError
 from mlpilot.schedule._speedup import Amdahl, SpeedupCurve
@@ -71,9 +72,14 @@ class Waiting:
 
 class AllocationPolicy(abc.ABC):
     """Decides how many cores each job gets now; it is asked again whenever a job
-    arrives or finishes, so an allocation only has to be right until the next event."""
+    arrives or finishes, so an allocation only has to be right until the next event.
 
-    name: str
+    A package adds a policy by subclassing this and declaring it as an entry point in
+    the group ``mlpilot.policies`` under its :attr:`name`; it is made with no arguments.
+    """
+
+    #: The name a pipeline run chooses it by (``--policy NAME``).
+    name: ClassVar[str]
 
     @abc.abstractmethod
     def allocate(self, jobs: Sequence[Waiting], capacity: int, now: float) -> dict[str, int]:

@@ -10,7 +10,11 @@ from typing import Any, ClassVar
 
 class Flavor(abc.ABC):
     """One way of storing a kind of model safely: the bytes it writes and how to read
-    them back without running code that came with the file."""
+    them back without running code that came with the file.
+
+    A package adds a flavor by subclassing this and declaring it as an entry point in
+    the group ``mlpilot.flavors`` under its :attr:`name`; it is made with no arguments.
+    """
 
     #: Recorded with the model, and the key :func:`flavor_named` finds it by.
     name: ClassVar[str]

@@ -8,10 +8,12 @@ those from the meta file it was stored with.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Scores = Callable[[Any], Any]
 
@@ -40,8 +42,11 @@ class Predictor:
     def _ordered(self, features: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
         # Columns go in the order the model was fitted on, as scikit-learn checks them.
         names = getattr(self, "feature_names_in_", None)
-        if names is not None and isinstance(features, pd.DataFrame):
-            return features[list(names)]
+        if names is not None and not isinstance(features, np.ndarray):
+            import pandas as pd  # only frames have names, and pandas is loaded with them
+
+            if isinstance(features, pd.DataFrame):
+                return features[list(names)]
         return features
 
     def __repr__(self) -> str:

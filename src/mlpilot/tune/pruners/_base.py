@@ -40,6 +40,10 @@ class Pruner(abc.ABC):
 
     A pruner runs in the process that runs the trial and reads the other trials'
     reports from the store, so that pruning works the same on local workers and Ray.
+
+    A package adds a pruner by subclassing this and declaring it as an entry point in
+    the group ``mlpilot.pruners`` under its :attr:`name`; it is made with the keyword
+    arguments :meth:`options` returns.
     """
 
     #: The name a study is told to use it by (``--pruner NAME``).
