@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from typer import _click as click
+from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 import mlpilot
 from mlpilot.cli import app
+from mlpilot.cli._app import load_command
+from mlpilot.cli._state import CREATING_COMMANDS
 from mlpilot.tracking import TrackingClient
 
 from .conftest import Invoke, assert_one_line_error, parse_json
+
+
+def mlpilot_command() -> list[str]:
+    """The installed console script, or the same entry point through this Python."""
+    beside_python = Path(sys.executable).parent / "mlpilot"
+    found = str(beside_python) if beside_python.exists() else shutil.which("mlpilot")
+    if found is not None:
+        return [found]
+    return [sys.executable, "-c", "from mlpilot.cli import main; main()"]
 
 
 @pytest.fixture
@@ -77,5 +93,86 @@ def test_home_option_chooses_where_the_default_store_lives(tmp_path: Path) -> No
 
     listed = parse_json(CliRunner().invoke(app, ["--home", str(home), "runs", "list", "--json"]))
     assert [entry["name"] for entry in listed] == ["at-home"]
-    # MLPILOT_HOME (set for every test) names another, empty, store.
-    assert parse_json(CliRunner().invoke(app, ["runs", "list", "--json"])) == []
+    # MLPILOT_HOME (set for every test) names another home, where there is no store.
+    assert_one_line_error(
+        CliRunner().invoke(app, ["runs", "list", "--json"]), "no mlpilot store at"
+    )
+
+
+#: Commands that only look, or change what must exist already: none creates a store.
+NOT_CREATING = [
+    ["runs", "list"],
+    ["runs", "show", "ffffffffffff"],
+    ["runs", "delete", "ffffffffffff", "--yes"],
+    ["experiments", "list"],
+    ["artifacts", "list", "ffffffffffff"],
+    ["datasets", "list"],
+    ["models", "list"],
+    ["models", "versions", "churn"],
+    ["pipelines", "list"],
+    ["tune", "list"],
+    ["monitor", "list"],
+    ["alerts", "list"],
+    ["events"],
+    ["gc", "--dry-run"],
+]
+
+
+@pytest.mark.parametrize("args", NOT_CREATING, ids=" ".join)
+def test_a_command_on_a_mistyped_sqlite_path_creates_nothing(
+    tmp_path: Path, args: list[str]
+) -> None:
+    path = tmp_path / "no" / "such" / "dir" / "x.db"
+    result = CliRunner().invoke(app, ["--store-uri", f"sqlite:///{path}", *args])
+    assert_one_line_error(result, f"no mlpilot store at {path}", "mlpilot doctor")
+    assert not (tmp_path / "no").exists()
+
+
+def test_a_read_command_on_a_database_without_a_store_leaves_it_alone(
+    empty_store_uri: str,
+) -> None:
+    result = CliRunner().invoke(app, ["--store-uri", empty_store_uri, "models", "list"])
+    assert_one_line_error(result, "no mlpilot store at")
+    assert CliRunner().invoke(app, ["--store-uri", empty_store_uri, "doctor"]).exit_code == 0
+    listed = CliRunner().invoke(app, ["--store-uri", empty_store_uri, "models", "list", "--json"])
+    assert parse_json(listed) == []
+
+
+def test_registering_a_dataset_creates_the_store(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "mlpilot.db"
+    data = tmp_path / "data.csv"
+    data.write_text("x,y\n1,2\n3,4\n")
+    store = ["--store-uri", f"sqlite:///{path}"]
+
+    result = CliRunner().invoke(app, [*store, "datasets", "register", "points", str(data)])
+    assert result.exit_code == 0, result.output
+    assert path.is_file()
+    listed = parse_json(CliRunner().invoke(app, [*store, "datasets", "list", "--json"]))
+    assert [entry["name"] for entry in listed] == ["points"]
+
+
+@pytest.mark.parametrize("name", sorted(CREATING_COMMANDS))
+def test_the_commands_that_may_create_a_store_exist(name: str) -> None:
+    group, *rest = name.split()
+    command = load_command(group)
+    for word in rest:
+        assert isinstance(command, TyperGroup), name
+        found = command.get_command(click.Context(command), word)
+        assert found is not None, name
+        command = found
+
+
+def test_the_console_script_reports_a_mistyped_store_path(tmp_path: Path) -> None:
+    path = tmp_path / "no" / "such" / "dir" / "x.db"
+    done = subprocess.run(
+        [*mlpilot_command(), "--store-uri", f"sqlite:///{path}", "runs", "list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    assert done.stderr.startswith(f"error: no mlpilot store at {path};")
+    assert "No runs match" not in done.stdout + done.stderr
+    assert not (tmp_path / "no").exists()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,10 +35,10 @@ def recorded_statements() -> Iterator[list[str]]:
         event.remove(Engine, "before_cursor_execute", record)
 
 
-def test_fresh_database_reaches_the_head_revision(store_uri: str) -> None:
+def test_fresh_database_reaches_the_head_revision(empty_store_uri: str) -> None:
     head = migrate.head_revision()
 
-    store = MetadataStore(store_uri)
+    store = MetadataStore(empty_store_uri)
     try:
         assert head is not None
         assert migrate.current_revision(store.engine) == head
@@ -45,14 +48,14 @@ def test_fresh_database_reaches_the_head_revision(store_uri: str) -> None:
         store.close()
 
 
-def test_opening_again_changes_nothing(store_uri: str) -> None:
-    first = MetadataStore(store_uri)
+def test_opening_again_changes_nothing(empty_store_uri: str) -> None:
+    first = MetadataStore(empty_store_uri)
     with first.write() as conn:
         conn.execute(insert(experiments).values(name="kept", description="", created_ms=now_ms()))
     first.close()
 
     with recorded_statements() as statements:
-        second = MetadataStore(store_uri)
+        second = MetadataStore(empty_store_uri)
     try:
         changes = [s for s in statements if s.split()[0] in {"CREATE", "ALTER", "DROP", "INSERT"}]
         assert changes == []
@@ -64,8 +67,37 @@ def test_opening_again_changes_nothing(store_uri: str) -> None:
         second.close()
 
 
-def test_migrations_and_schema_agree(store_uri: str) -> None:
-    store = MetadataStore(store_uri)
+def test_the_head_read_from_the_scripts_is_alembics() -> None:
+    assert migrate.script_head() == migrate.head_revision()
+
+
+def test_opening_a_store_at_the_head_asks_one_question(store_uri: str) -> None:
+    with recorded_statements() as statements:
+        MetadataStore(store_uri).close()
+
+    schema_statements = [s for s in statements if "PG_CATALOG" in s or "ALEMBIC" in s]
+    assert schema_statements == ["SELECT VERSION_NUM FROM ALEMBIC_VERSION"]
+
+
+def test_opening_a_store_at_the_head_does_not_load_alembic(store_uri: str) -> None:
+    probe = (
+        "import json, sys\n"
+        "from mlpilot.store import MetadataStore\n"
+        "MetadataStore(sys.argv[1]).close()\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, store_uri],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert json.loads(done.stdout) == []
+
+
+def test_migrations_and_schema_agree(empty_store_uri: str) -> None:
+    store = MetadataStore(empty_store_uri)
     try:
         with store.engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
@@ -88,12 +120,13 @@ def open_and_write(uri: str, name: str, barrier: Any) -> None:
         store.close()
 
 
-def test_processes_opening_a_fresh_store_at_once_all_succeed(store_uri: str) -> None:
+def test_processes_opening_a_fresh_store_at_once_all_succeed(empty_store_uri: str) -> None:
     names = [f"worker-{i}" for i in range(4)]
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(len(names))
     workers = [
-        context.Process(target=open_and_write, args=(store_uri, name, barrier)) for name in names
+        context.Process(target=open_and_write, args=(empty_store_uri, name, barrier))
+        for name in names
     ]
 
     for worker in workers:
@@ -102,7 +135,7 @@ def test_processes_opening_a_fresh_store_at_once_all_succeed(store_uri: str) -> 
         worker.join(timeout=120)
 
     assert [worker.exitcode for worker in workers] == [0] * len(names)
-    store = MetadataStore(store_uri)
+    store = MetadataStore(empty_store_uri)
     try:
         with store.read() as conn:
             assert sorted(conn.execute(select(experiments.c.name)).scalars()) == names

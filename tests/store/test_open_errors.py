@@ -6,9 +6,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, func, inspect, select
 
-from mlpilot.errors import ConfigError, StoreError
+from mlpilot.errors import ConfigError, NotFoundError, StoreError
 from mlpilot.store import ArtifactStore, MetadataStore
+from mlpilot.store._schema import experiments
 
 
 def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) -> None:
@@ -34,3 +36,44 @@ def test_an_artifact_location_that_cannot_be_a_folder_is_a_config_error(tmp_path
     a_file.write_text("x")
     with pytest.raises(ConfigError, match="cannot use .* as the artifact store"):
         ArtifactStore((a_file / "artifacts").as_uri())
+
+
+def test_without_leave_to_create_a_missing_sqlite_store_is_not_found(tmp_path: Path) -> None:
+    path = tmp_path / "no" / "such" / "mlpilot.db"
+    with pytest.raises(NotFoundError, match=f"no mlpilot store at {path}"):
+        MetadataStore(f"sqlite:///{path}", create=False)
+    assert not (tmp_path / "no").exists()
+
+
+def test_without_leave_to_create_an_empty_sqlite_file_is_not_a_store(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    path.touch()
+    with pytest.raises(NotFoundError, match="no mlpilot store at"):
+        MetadataStore(f"sqlite:///{path}", create=False)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT name FROM sqlite_master").fetchall() == []
+
+
+def test_without_leave_to_create_a_database_with_no_schema_is_left_alone(
+    empty_store_uri: str,
+) -> None:
+    with pytest.raises(NotFoundError, match="no mlpilot store at"):
+        MetadataStore(empty_store_uri, create=False)
+
+    if empty_store_uri.startswith("sqlite"):
+        assert not Path("store").exists()
+    else:
+        engine = create_engine(empty_store_uri)
+        try:
+            assert inspect(engine).get_table_names() == []
+        finally:
+            engine.dispose()
+
+
+def test_without_leave_to_create_an_existing_store_opens(store_uri: str) -> None:
+    store = MetadataStore(store_uri, create=False)
+    try:
+        with store.read() as conn:
+            assert conn.execute(select(func.count()).select_from(experiments)).scalar() == 0
+    finally:
+        store.close()

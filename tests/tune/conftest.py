@@ -22,11 +22,11 @@ def executor() -> Iterator[LocalExecutor]:
 
 
 @pytest.fixture
-def sqlite_client(tmp_path: Path) -> Iterator[TrackingClient]:
+def sqlite_client(tmp_path: Path, sqlite_store_uri: str) -> Iterator[TrackingClient]:
     """A client on a fresh SQLite store, for studies whose store is not under test."""
     settings = load_settings(
         home=str(tmp_path / ".mlpilot"),
-        store_uri=f"sqlite:///{tmp_path / 'store' / 'mlpilot.db'}",
+        store_uri=sqlite_store_uri,
         artifacts_uri=(tmp_path / "artifacts").as_uri(),
         user="tester",
     )

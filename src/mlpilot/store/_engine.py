@@ -19,14 +19,20 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from mlpilot.errors import ConfigError
+from mlpilot.errors import ConfigError, NotFoundError
 
 #: Milliseconds a SQLite writer waits for the lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
 
-def create_metadata_engine(uri: str) -> Engine:
-    """Return an engine for ``uri`` (``sqlite:///path`` or ``postgresql+psycopg://...``)."""
+def create_metadata_engine(uri: str, *, create: bool = True) -> Engine:
+    """Return an engine for ``uri`` (``sqlite:///path`` or ``postgresql+psycopg://...``).
+
+    Args:
+        uri: The metadata database.
+        create: Whether a SQLite file (and its folder) may be created. When False, a
+            path where there is no file raises :class:`~mlpilot.errors.NotFoundError`.
+    """
     try:
         url = make_url(uri)
     except ArgumentError as exc:
@@ -36,7 +42,7 @@ def create_metadata_engine(uri: str) -> Engine:
         ) from exc
     backend = url.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(url.database)
+        return _sqlite_engine(url.database, create=create)
     if backend == "postgresql":
         if url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")
@@ -49,17 +55,30 @@ def write_options(engine: Engine) -> Engine:
     return engine.execution_options(mlpilot_write=True)
 
 
-def _sqlite_engine(database: str | None) -> Engine:
+def no_store_error(where: str) -> NotFoundError:
+    """The error for opening, without leave to create one, a store that is not there."""
+    return NotFoundError(
+        f"no mlpilot store at {where}; check the store URI, or create the store by "
+        "recording something in it or with `mlpilot doctor`"
+    )
+
+
+def _sqlite_engine(database: str | None, *, create: bool) -> Engine:
     if not database or database == ":memory:":
         raise ConfigError(
             "an in-memory SQLite store cannot be shared by workers; give a file path, "
             "e.g. sqlite:///./.mlpilot/mlpilot.db"
         )
     path = Path(database)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create the store folder {path.parent}: {exc}") from exc
+    if not create:
+        # Connecting would create the file: look first.
+        if not path.is_file():
+            raise no_store_error(str(path))
+    else:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the store folder {path.parent}: {exc}") from exc
     engine = create_engine(
         f"sqlite:///{path}",
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},

@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DatabaseError, OperationalError
@@ -30,27 +29,33 @@ class MetadataStore:
     The schema is created or upgraded on first use. Every state change goes through
     :meth:`write`, and records what changed with :meth:`record_event` in the same
     transaction, so the event log and the state never disagree.
+
+    Args:
+        uri: ``sqlite:///path/to/mlpilot.db`` or ``postgresql+psycopg://user@host/db``.
+        create: Whether a store may be created where there is none. Commands that only
+            look pass False, so that a mistyped URI is reported rather than answered
+            from a new, empty store.
+
+    Raises:
+        NotFoundError: ``create`` is False and there is no store at ``uri``.
+        StoreError: The database cannot be opened, or has a newer schema.
     """
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, *, create: bool = True) -> None:
         self.uri = uri
-        self.engine: Engine = create_metadata_engine(uri)
+        self.engine: Engine = create_metadata_engine(uri, create=create)
         self._writer = write_options(self.engine)
         try:
-            _migrate.upgrade(self.engine)
-        except CommandError as exc:
-            self.engine.dispose()
-            raise StoreError(
-                f"the metadata store {self.safe_uri} has a schema this version of mlpilot "
-                f"does not know ({exc}); it was written by a newer mlpilot, so upgrade "
-                "mlpilot to open it"
-            ) from exc
+            _migrate.upgrade(self.engine, create=create)
         except DatabaseError as exc:
             self.engine.dispose()
             raise StoreError(
                 f"cannot open the metadata store {self.safe_uri}: {exc.orig}. "
                 "Check that the URI names an mlpilot database"
             ) from exc
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     @property
     def dialect(self) -> str:
