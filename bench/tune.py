@@ -103,7 +103,7 @@ from _common import (  # noqa: E402
 )
 from mlpilot.compute import Executor, LocalExecutor  # noqa: E402
 from mlpilot.tracking import TrackingClient  # noqa: E402
-from mlpilot.tune import Space, StudyRecords, tune  # noqa: E402
+from mlpilot.tune import Space, tune  # noqa: E402
 
 SAMPLERS = ("tpe", "gp", "random")
 TARGET_RATIO = 0.5
@@ -350,7 +350,7 @@ def early_stopping(sizes: Sizes, pool: Executor, workdir: Path) -> dict[str, flo
                 report=False,
             )
         seconds = time.perf_counter() - started
-        reports = StudyRecords(client.store.metadata).reports(study.id)
+        reports = client.store.studies.reports(study.id)
         points[label] = [t.params for t in study.trials]
         figures[f"{label}_epochs"] = sum(len(steps) for steps in reports.values())
         figures[f"{label}_best"] = study.best_value

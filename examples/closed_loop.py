@@ -48,7 +48,6 @@ HOME = Path(os.environ["MLPILOT_HOME"])
 import mlpilot  # noqa: E402
 from mlpilot.monitor import Monitors  # noqa: E402
 from mlpilot.registry import CHAMPION, ModelRegistry  # noqa: E402
-from mlpilot.store import read_events  # noqa: E402
 
 sys.path.insert(0, str(EXAMPLES))
 import lifecycle  # noqa: E402
@@ -257,7 +256,7 @@ def main() -> None:
 
     timeline = Table("after", "event", "about", "details", title="What happened")
     shown = ("rule", "window", "action", "status", "detail", "version", "previous", "load_s")
-    for event in read_events(mlpilot.TrackingClient().store.metadata):
+    for event in mlpilot.TrackingClient().store.events.read():
         if event.kind.startswith(
             ("alert.", "model.alias", "model.promotion", "serve.swapped", "serve.load_failed")
         ):

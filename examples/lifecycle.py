@@ -186,13 +186,13 @@ def register_and_promote(dataset: str, scored: dict[str, Any]) -> dict[str, Any]
             "reason": f"version {champion} is the champion already",
         }
     result = promote(
-        registry,
         MODEL,
         version.version,
         features,
         target,
         seed=SEED,
         data=f"{dataset} (test split, seed {SEED})",
+        client=registry.client,
     )
     return {
         "version": version.version,

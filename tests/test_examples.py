@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mlpilot.registry import ModelRegistry
-from mlpilot.store import DatasetStore, open_store, read_events
+from mlpilot.store import DatasetStore, open_store
 from mlpilot.tracking import TrackingClient
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -88,7 +88,6 @@ def test_the_lifecycle_example_promotes_once_and_keeps_its_champion(tmp_path: Pa
     assert "mlpilot models card breast-cancer-classifier@champion" in outputs[1]
 
     from mlpilot.registry import ModelRegistry
-    from mlpilot.schedule import PipelineRecords
 
     store = open_store(home=str(tmp_path / ".mlpilot"))
     try:
@@ -100,7 +99,7 @@ def test_the_lifecycle_example_promotes_once_and_keeps_its_champion(tmp_path: Pa
         assert [v.version for v in versions] == [1]
         assert versions[0].aliases == ["champion"]
         assert versions[0].dataset is not None and versions[0].evaluation is not None
-        records = PipelineRecords(store.metadata, "tester")
+        records = store.pipelines
         second = records.list_runs("lifecycle", 10)[0]
         statuses = {t.name: t.status for t in records.tasks(second.run_id)}
         assert statuses.pop("register_and_promote") == "done"
@@ -124,7 +123,7 @@ def test_the_closed_loop_retrains_promotes_and_swaps_on_drift(tmp_path: Path) ->
 
     store = open_store(home=str(home))
     try:
-        kinds = [e.kind for e in read_events(store.metadata)]
+        kinds = [e.kind for e in store.events.read()]
         registry = ModelRegistry(TrackingClient(store))
         champion = registry.resolve("breast-cancer-classifier@champion")
         moves = registry.moves("breast-cancer-classifier", "champion")

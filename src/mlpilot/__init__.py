@@ -16,9 +16,10 @@ by default). Names load on first use, so ``import mlpilot`` costs only what is u
 
 from __future__ import annotations
 
-import importlib
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mlpilot._lazy import exports
 
 if TYPE_CHECKING:
     from mlpilot.config import Settings, load_settings
@@ -88,19 +89,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    target = _EXPORTS.get(name)
-    if target is None:
-        raise AttributeError(f"module 'mlpilot' has no attribute {name!r}")
-    module, attribute = target.split(":")
-    value = getattr(importlib.import_module(module), attribute)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
-
+__getattr__, __dir__ = exports(__name__, globals(), _EXPORTS)
 
 __all__ = [
     "__version__",

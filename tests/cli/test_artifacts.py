@@ -120,3 +120,9 @@ def test_artifacts_get_rejects_paths_that_leave_the_run(
 
 def test_artifacts_get_names_a_missing_path(run: Run, cli: Invoke) -> None:
     assert_one_line_error(cli("artifacts", "get", run.id, "nope.txt"), "no artifact", "nope.txt")
+
+
+def test_artifacts_list_json_is_the_records(run: Run, cli: Invoke) -> None:
+    listed = parse_json(cli("artifacts", "list", run.id, "--json"))
+    assert listed == [a.to_dict() for a in run.client.list_artifacts(run.id)]
+    assert listed and set(listed[0]) == {"path", "digest", "size", "created_ms"}

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from mlpilot.config import Settings
+from mlpilot.registry import ModelRegistry
 from mlpilot.store import Store
+from mlpilot.testing._monitors import monitor
+from mlpilot.testing._registry import GATE, SCORING
 from mlpilot.tracking import TrackingClient
 
 from .conftest import Invoke, assert_one_line_error, parse_json
@@ -102,13 +106,20 @@ def test_lineage_shows_runs_and_models(
     with client.create_run(name="fit-plan") as run:
         frame = run.read_dataset("people").to_pandas()
         run.log_model(DummyClassifier().fit(frame[["age"]], frame.plan), name="planner")
+    store.registry.create_model("planner", scoring=SCORING, gate=GATE)
+    ModelRegistry(client).register("planner", run.id, artifact="planner", dataset="people@v1")
+    store.monitors.create(dataclasses.replace(monitor("planner-watch"), reference="people@v1"))
     store.close()
 
     tree = cli("datasets", "lineage", "people@v1")
     assert tree.exit_code == 0, tree.output
     assert "run fit-plan" in tree.stdout and "model 'planner'" in tree.stdout
+    assert "model version planner v1" in tree.stdout
+    assert "monitor 'planner-watch' of model 'churn'" in tree.stdout
     document = parse_json(cli("datasets", "lineage", "people@v1", "--json"))
     assert document["models"] == [{"run_id": run.id, "model": "planner"}]
+    assert [(m["model"], m["version"]) for m in document["model_versions"]] == [("planner", 1)]
+    assert [m["name"] for m in document["monitors"]] == ["planner-watch"]
 
 
 def test_tags_move_and_go(cli: Invoke, files: dict[str, Path]) -> None:

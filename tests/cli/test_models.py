@@ -70,9 +70,21 @@ def test_promote_moves_the_champion_through_the_gate_and_rollback_undoes_it(
     shown = parse_json(cli("models", "show", MODEL, "--json"))
     assert [m["kind"] for m in shown["moves"]] == ["promote", "promote", "rollback"]
     assert shown["moves"][-1]["reason"] == "recall dropped in production"
+    assert [(d["outcome"], d["version"], d["champion"]) for d in shown["decisions"]] == [
+        ("promote", 1, None),
+        ("promote", 2, 1),
+        ("refuse", 1, 2),
+    ]
+    assert shown["moves"] == [m.to_dict() for m in registry.moves(MODEL)]
+    assert {k: v for k, v in shown.items() if k not in ("moves", "decisions")} == (
+        registry.get_model(MODEL).to_dict()
+    )
+    listed = parse_json(cli("models", "list", "--json"))
+    assert listed == [registry.get_model(MODEL).to_dict()]
 
     versions = parse_json(cli("models", "versions", MODEL, "--json"))
     assert [v["aliases"] for v in versions] == [["champion"], []]
+    assert versions == [v.to_dict() for v in registry.versions(MODEL)]
     card = cli("models", "card", f"{MODEL}@champion")
     assert card.exit_code == 0 and f"# {MODEL} version 1" in card.stdout
     check = cli("models", "load-check", f"models:/{MODEL}/2")
@@ -146,6 +158,14 @@ def test_evaluate_scores_a_run_and_stores_its_report(
             ),
             "unknown split 'odd'",
         ),
+        (
+            ("evaluate", "0" * 32, "--on", "cancer@v1", "--target", "target", "-w", "recall=-1"),
+            "weight of 'recall' is -1.0; weights are >= 0",
+        ),
+        (
+            ("evaluate", "0" * 32, "--on", "cancer@v1", "--target", "target", "-w", "recall=0"),
+            "weights are all zero",
+        ),
     ],
 )
 def test_mistakes_are_one_line_errors(
@@ -157,7 +177,7 @@ def test_mistakes_are_one_line_errors(
 
 def test_traffic_compares_the_versions_that_served_a_model(store: Store, cli: Invoke) -> None:
     ModelRegistry(TrackingClient(store)).create_model("churn")
-    predictions = PredictionLog(store.metadata)
+    predictions = PredictionLog(store.predictions)
     for index, (primary, shadow) in enumerate([("stay", "stay"), ("stay", "leave")]):
         for version, role, label in ((1, "primary", primary), (2, "shadow", shadow)):
             predictions.record(

@@ -80,7 +80,8 @@ def test_run_once_prints_windows_and_alerts(watched: Invoke, store: Store, tmp_p
     assert done["state"] == "acknowledged" and done["note"] == "looking"
 
     kinds = [e["kind"] for e in parse_json(watched("events", "--kind", "alert", "--json"))]
-    assert kinds == ["alert.raised", "alert.acknowledged"]
+    # the record action's outcome is an action like the others
+    assert kinds == ["alert.raised", "alert.action", "alert.acknowledged"]
     printed = watched("events", "--limit", "3")
     assert printed.exit_code == 0 and "alert.acknowledged" in printed.stdout
 

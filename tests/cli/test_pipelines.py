@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from .conftest import Invoke, assert_one_line_error, parse_json
 
 FLOWS = Path(__file__).resolve().parents[1] / "schedule" / "_flows.py"
@@ -83,3 +85,37 @@ def test_mistakes_are_one_line_errors(cli: Invoke, tmp_path: Path) -> None:
     for args, fragment in cases:
         assert_one_line_error(cli(*args), fragment)
     assert parse_json(cli("pipelines", "list", "--json")) == []
+
+
+def test_a_list_parameter_given_plain_text_is_refused_before_any_task_runs(
+    cli: Invoke,
+) -> None:
+    refused = cli("pipelines", "run", f"{FLOWS}:models", "--param", "families=logreg")
+
+    assert_one_line_error(refused, "parameter 'families' takes list[str]")
+    assert """--param families='["logreg"]'""" in refused.stderr
+    assert parse_json(cli("pipelines", "list", "--json")) == []  # no run started
+    wrong_json = cli("pipelines", "run", f"{FLOWS}:models", "--param", 'families="logreg"')
+    assert_one_line_error(wrong_json, "parameter 'families' takes list[str], not 'logreg'")
+
+
+def test_parameters_are_read_by_their_annotations(cli: Invoke) -> None:
+    ran = parse_json(
+        cli(
+            "pipelines",
+            "run",
+            f"{FLOWS}:models",
+            "--param",
+            'families=["logreg", "forest"]',
+            "--param",
+            "label=123",  # text, for a str parameter, though it reads as JSON
+            "--json",
+        )
+    )
+
+    assert ran["status"] == "finished"
+    assert ran["tasks"] == {"done": 2}
+    shown = parse_json(cli("pipelines", "show", ran["run_id"], "--json"))
+    assert shown["params"] == {"families": ["logreg", "forest"], "label": "123"}
+    for task in shown["tasks"]:
+        assert task["seconds"] == pytest.approx(sum(a["seconds"] for a in task["attempts"]))

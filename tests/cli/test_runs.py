@@ -240,3 +240,39 @@ def test_user_text_is_printed_as_written(client: TrackingClient, cli: Invoke) ->
     assert shown.exit_code == 0, shown.output
     for text in ("odd [/] name", "[red]x[/red]", "[bold]"):
         assert text in shown.stdout
+
+
+def test_runs_list_orders_by_long_direction_words(client: TrackingClient, cli: Invoke) -> None:
+    runs = _sweep(client)
+    for direction in ("DESCENDING", "desc"):
+        ordered = parse_json(
+            cli("runs", "list", "-e", "iris", "--order-by", f"metrics.acc {direction}", "--json")
+        )
+        assert [entry["id"] for entry in ordered] == [runs[1].id, runs[0].id, runs[2].id]
+
+
+def test_runs_list_refuses_an_unknown_direction(client: TrackingClient, cli: Invoke) -> None:
+    _sweep(client)
+    result = cli("runs", "list", "--order-by", "metrics.acc DOWN")
+    assert_one_line_error(result, "unknown direction 'DOWN'")
+
+
+def test_runs_list_warns_of_an_order_key_no_run_has(client: TrackingClient, cli: Invoke) -> None:
+    _sweep(client)
+    result = cli("runs", "list", "-e", "iris", "--order-by", "metrics.accuracy DESC", "--json")
+    assert len(parse_json(result)) == 3
+    assert "warning: no matching run has metrics.accuracy" in result.stderr
+
+
+def test_json_of_runs_experiments_and_artifacts_is_their_records(
+    client: TrackingClient, cli: Invoke
+) -> None:
+    runs = _sweep(client)
+    client.log_blobs(runs[0].id, {"notes.txt": b"hello"})
+    shown = parse_json(cli("runs", "show", runs[0].id, "--json"))
+    record = client.get_run(runs[0].id)
+    artifacts = client.list_artifacts(runs[0].id)
+    assert {k: shown[k] for k in record.to_dict()} == record.to_dict()
+    assert shown["artifacts"] == [artifact.to_dict() for artifact in artifacts]
+    experiments = parse_json(cli("experiments", "list", "--json"))
+    assert experiments == [e.to_dict() for e in client.list_experiments()]

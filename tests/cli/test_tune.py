@@ -176,3 +176,18 @@ def test_bad_files_and_names_are_one_line_errors(cli: Invoke, space: str, tmp_pa
         "low (3.0) is above high (1.0)",
     )
     assert_one_line_error(cli("tune", "show", "nobody"), "no study named 'nobody'")
+
+
+def test_a_wrong_name_offers_only_the_files_own_functions(
+    cli: Invoke, space: str, tmp_path: Path
+) -> None:
+    search = tmp_path / "imports.py"
+    search.write_text(
+        "from json import dumps\n"
+        "from os.path import join\n\n\n"
+        "def objective(trial):\n"
+        "    return trial.params['x']\n"
+    )
+    result = cli("tune", "run", f"{search}:nope", "--space", space, "--trials", "2")
+    line = assert_one_line_error(result, "has no objective 'nope'")
+    assert line.endswith("its objectives: objective")

@@ -31,11 +31,41 @@ def iris() -> tuple[Any, pd.DataFrame, pd.Series]:
         (lambda: Scoring("regression", weights={"accuracy": 1.0}), "'accuracy'.*regression"),
         (lambda: Scoring(weights={"accuracy": float("nan")}), "weight of 'accuracy'"),
         (lambda: Scoring(weights={"accuracy": "high"}), "weight of 'accuracy'"),
+        (lambda: Scoring(weights={"accuracy": -1.0}), "weight of 'accuracy' is -1.0; .* >= 0"),
+        (
+            lambda: Scoring(weights={"accuracy": 0.0, "recall": 0}),
+            "weights are all zero, so every model would score 0",
+        ),
+        (
+            lambda: Scoring(weights={"accuracy": 1.0, "log_loss": -0.5}),
+            "'log_loss' is -0.5.*counts against a model already, as lower is better",
+        ),
+        (lambda: Scoring(weights={"accuracy": np.float64("inf")}), "finite number"),
+        (lambda: Scoring(weights={"accuracy": np.bool_(True)}), "weight of 'accuracy'"),
     ],
 )
 def test_a_scoring_that_makes_no_sense(make: Any, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         make()
+
+
+def test_a_negative_weight_on_a_lower_is_better_metric_cannot_favour_a_model() -> None:
+    """Log loss counts against a model by its own direction; a negative weight would
+    turn a worse log loss into a better composite."""
+    with pytest.raises(InvalidInputError):
+        Scoring(weights={"accuracy": 1.0, "log_loss": -1.0})
+    scoring = Scoring(weights={"accuracy": 1.0, "log_loss": 1.0})
+    worse = scoring.composite({"accuracy": 0.9, "log_loss": 0.6})
+    better = scoring.composite({"accuracy": 0.9, "log_loss": 0.2})
+    assert better > worse
+
+
+@pytest.mark.parametrize("number", [np.float32(0.5), np.float64(0.5), np.int64(2), 1, 0.5])
+def test_numpy_numbers_are_weights(number: Any) -> None:
+    scoring = Scoring(weights={"accuracy": number, "recall": 0})
+
+    assert scoring.weights == {"accuracy": float(number), "recall": 0.0}
+    assert all(type(w) is float for w in scoring.weights.values())
 
 
 def test_a_target_of_the_wrong_length(iris: tuple[Any, pd.DataFrame, pd.Series]) -> None:

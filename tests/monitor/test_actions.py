@@ -12,15 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.dummy import DummyClassifier
-from sqlalchemy import select
 
 from mlpilot.monitor import Monitors
+from mlpilot.monitor.actions._retrain import _last_json
 from mlpilot.registry import ModelRegistry
 from mlpilot.store import Store
-from mlpilot.store._schema import events, monitor_retrains
 from mlpilot.tracking import TrackingClient
 
 from .test_monitor import log, reference, traffic
@@ -47,8 +47,7 @@ def watch(monitors: Monitors, *actions: Any) -> None:
 
 
 def event_kinds(store: Store) -> list[str]:
-    with store.metadata.read() as conn:
-        return list(conn.execute(select(events.c.kind).order_by(events.c.id)).scalars())
+    return [event.kind for event in store.events.read()]
 
 
 class _Hook(http.server.BaseHTTPRequestHandler):
@@ -109,7 +108,8 @@ def test_a_webhook_receives_the_alert_and_a_dead_one_is_recorded_as_failed(
     assert live["status"] == "ok" and "204" in live["detail"]
     assert dead["status"] == "failed" and "nobody" in dead["detail"]
     kinds = event_kinds(store)
-    assert kinds.count("alert.raised") == 1 and kinds.count("alert.action") == 2
+    # one outcome for each of the three actions, record included
+    assert kinds.count("alert.raised") == 1 and kinds.count("alert.action") == 3
 
 
 def register_versions(client: TrackingClient, registry: ModelRegistry, count: int) -> None:
@@ -125,8 +125,8 @@ def test_rollback_moves_the_champion_back(
 ) -> None:
     registry = ModelRegistry(client)
     register_versions(client, registry, 2)
-    registry.set_alias("churn", "champion", 1, kind="promote", reason="first")
-    registry.set_alias("churn", "champion", 2, kind="promote", reason="better")
+    registry.set_alias("churn", "champion", 1, reason="first")
+    registry.set_alias("churn", "champion", 2, reason="better")
     watch(monitors, "rollback")
     log(store, traffic(400, shift=2.0))
 
@@ -163,6 +163,9 @@ def retrain(seconds: float = 1.0):
 def test_a_retrain_is_started_once_and_its_outcome_recorded(
     store: Store, monitors: Monitors, tmp_path: Path
 ) -> None:
+    """The retrain runs against the monitor's store, which it learns from its
+    environment only: no setting (a store URI may hold a password) is on its command
+    line, where ``ps`` shows it to every user of the machine."""
     flows = tmp_path / "flows.py"
     flows.write_text(PIPELINE)
     retrain = {"kind": "retrain", "pipeline": f"{flows}:retrain", "params": {"seconds": 2}}
@@ -173,10 +176,14 @@ def test_a_retrain_is_started_once_and_its_outcome_recorded(
 
     started = first.alerts[0].actions[1]
     assert started["status"] == "running" and started["pid"] > 0
+    command = " ".join(psutil.Process(started["pid"]).cmdline())
+    for setting in (store.settings.store_uri, store.settings.artifacts_uri, "--store-uri"):
+        assert setting not in command
+    assert "pipelines run" in command
     skipped = second.alerts[0].actions[1]
     assert skipped["status"] == "skipped" and "still running" in skipped["detail"]
-    with store.metadata.read() as conn:
-        assert len(conn.execute(select(monitor_retrains)).all()) == 1
+    [record] = store.monitors.running_retrains("churn")
+    assert (record.alert_id, record.pid) == (first.alerts[0].id, started["pid"])
 
     deadline = time.monotonic() + 300
     while True:
@@ -189,6 +196,10 @@ def test_a_retrain_is_started_once_and_its_outcome_recorded(
     outcome = alert.actions[1]
     assert outcome["status"] == "ok", outcome
     assert outcome["detail"] == "the pipeline promoted nothing; version None stays champion"
-    with store.metadata.read() as conn:
-        [row] = conn.execute(select(monitor_retrains)).all()
+    row = store.monitors.retrain(record.id)
     assert row.status == "finished" and row.ended_ms is not None
+    assert store.monitors.running_retrains("churn") == []
+    # the pipeline ran against this store, not the default one under MLPILOT_HOME
+    report = _last_json(Path(started["log"]))
+    assert report is not None and report["status"] == "finished"
+    assert store.pipelines.get(report["run_id"]).status == "finished"

@@ -53,7 +53,7 @@ def log(
     model: str = "churn",
 ) -> list[str]:
     """Log ``frame`` as requests of PER_REQUEST rows, ``step_ms`` apart; their ids."""
-    written = PredictionLog(store.metadata, flush_interval_s=3600)
+    written = PredictionLog(store.predictions, flush_interval_s=3600)
     ids = []
     try:
         for number, at in enumerate(range(0, len(frame), PER_REQUEST)):
@@ -106,7 +106,7 @@ def test_create_profiles_the_reference_once_with_the_predictions(monitors: Monit
     assert list(profile.columns) == ["a", "b", "prediction"]
     assert profile.kinds["prediction"] == "categorical"
     assert [m.name for m in monitors.list_monitors()] == ["watch"]
-    assert monitor.rules[0].name == "psi"
+    assert monitor.rules[0]["name"] == "psi"
 
 
 @pytest.mark.parametrize(

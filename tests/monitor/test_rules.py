@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from mlpilot.errors import InvalidInputError
-from mlpilot.monitor import Condition, Rule
+from mlpilot.monitor import Action, Condition, Rule
 from mlpilot.monitor._rules import firings
+from mlpilot.monitor.actions import RecordAction
 
 
 @pytest.mark.parametrize(
@@ -59,8 +60,29 @@ def test_a_rule_round_trips_through_its_spec() -> None:
         }
     )
     assert Rule.from_spec(rule.to_spec()).to_spec() == rule.to_spec()
-    assert [a.kind for a in rule.actions] == ["webhook"]
+    assert [a.name for a in rule.actions] == ["record", "webhook"]
     assert Rule.from_spec("accuracy < 0.8").name == "accuracy"
+
+
+@pytest.mark.parametrize(
+    "actions",
+    [
+        [{"kind": "record"}],
+        ["record"],
+        [],
+        [{"kind": "webhook", "url": "http://127.0.0.1:9/x"}, {"kind": "record"}],
+        [RecordAction(), "rollback"],
+    ],
+)
+def test_record_is_an_action_like_the_others_and_always_first(actions: list[Any]) -> None:
+    rule = Rule.from_spec({"when": "psi > 0.2", "actions": actions})
+
+    names = [a.name for a in rule.actions]
+    assert names[0] == "record" and names.count("record") == 1
+    assert all(isinstance(a, Action) for a in rule.actions)
+    assert isinstance(rule.actions[0], RecordAction)
+    again = Rule.from_spec(rule.to_spec())
+    assert [a.to_spec() for a in again.actions] == [a.to_spec() for a in rule.actions]
 
 
 @pytest.mark.parametrize(

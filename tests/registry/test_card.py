@@ -33,7 +33,7 @@ def version(client: TrackingClient, registry: ModelRegistry) -> VersionRecord:
     registry.register(
         "cancer", run_id, dataset=data.ref, evaluation=evaluation, code_digest="abc123"
     )
-    promote(registry, "cancer", 1, X_test, y_test, resamples=50)
+    promote("cancer", 1, X_test, y_test, resamples=50, client=client)
     return registry.get_version("cancer", 1)
 
 
@@ -41,7 +41,7 @@ def test_markdown_card(registry: ModelRegistry, version: VersionRecord) -> None:
     evaluation = version.evaluation
     assert evaluation is not None
 
-    card = model_card(registry, "models:/cancer@champion")
+    card = model_card("models:/cancer@champion", client=registry.client)
 
     assert card.startswith("# cancer version 1\n")
     composite = evaluation.composite
@@ -63,7 +63,7 @@ def test_markdown_card(registry: ModelRegistry, version: VersionRecord) -> None:
 
 
 def test_html_card_is_a_page_with_tables(registry: ModelRegistry, version: VersionRecord) -> None:
-    page = model_card(registry, "cancer/1", fmt="html")
+    page = model_card("cancer/1", fmt="html", client=registry.client)
 
     assert page.startswith("<!doctype html>")
     assert "<title>cancer v1</title>" in page
@@ -86,24 +86,26 @@ def test_card_of_a_version_registered_with_nothing_else(
         client.log_model(run.id, fitted("dummy"))
     registry.register("bare", run.id)
 
-    card = model_card(registry, "bare/1")
+    card = model_card("bare/1", client=registry.client)
 
     assert "- Trained on: not recorded" in card
     assert "Not evaluated at registration." in card
     assert "## Parameters\n\nnone recorded" in card
     assert "- Aliases: none" in card
-    assert "<p>Not evaluated at registration.</p>" in model_card(registry, "bare/1", fmt="html")
+    assert "<p>Not evaluated at registration.</p>" in model_card(
+        "bare/1", fmt="html", client=registry.client
+    )
 
 
 def test_card_of_an_unknown_version(registry: ModelRegistry) -> None:
     registry.create_model("bare")
 
     with pytest.raises(NotFoundError):
-        model_card(registry, "bare@champion")
+        model_card("bare@champion", client=registry.client)
 
 
 def test_card_in_a_format_it_does_not_write(
     registry: ModelRegistry, version: VersionRecord
 ) -> None:
     with pytest.raises(InvalidInputError, match="pdf"):
-        model_card(registry, "cancer/1", fmt="pdf")
+        model_card("cancer/1", fmt="pdf", client=registry.client)

@@ -3,15 +3,15 @@ model whose file is gone. See this package's docstring for the three models."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from mlpilot.errors import ArtifactCorruptedError, ConflictError, InvalidInputError, NotFoundError
 from mlpilot.evaluate import GatePolicy
 from mlpilot.registry import ModelRegistry, Signature, promote
-from mlpilot.store._schema import events
+from mlpilot.store import Event
 from mlpilot.tracking import TrackingClient
 
 from . import blob_file, fitted, log, split
@@ -36,16 +36,17 @@ def registry(client: TrackingClient) -> ModelRegistry:
 def to(registry: ModelRegistry, version: Any, **options: Any) -> Any:
     """Try to promote ``version`` of ``cancer`` on the test rows."""
     _, X_test, _, y_test = split()
-    return promote(registry, "cancer", version, X_test, y_test, resamples=RESAMPLES, **options)
+    return promote(
+        "cancer", version, X_test, y_test, resamples=RESAMPLES, client=registry.client, **options
+    )
 
 
 def champion(registry: ModelRegistry) -> int | None:
     return registry.get_model("cancer").aliases.get("champion")
 
 
-def events_of_kind(client: TrackingClient, kind: str) -> list[Any]:
-    with client.store.metadata.read() as conn:
-        return list(conn.execute(select(events).where(events.c.kind == kind).order_by(events.c.id)))
+def events_of_kind(client: TrackingClient, kind: str) -> list[Event]:
+    return [e for e in client.store.events.read(kind) if e.kind == kind]
 
 
 def test_a_first_version_passes_on_its_composite_alone(registry: ModelRegistry) -> None:
@@ -73,6 +74,9 @@ def test_a_first_version_below_the_minimum_is_refused(
     [refused] = events_of_kind(client, "model.promotion_refused")
     assert refused.payload["version"] == 1 and refused.payload["champion"] is None
     assert "min_composite" in refused.payload["reason"]
+    [decision] = registry.records.decisions("cancer")
+    assert (decision.outcome, decision.version, decision.champion) == ("refuse", 1, None)
+    assert decision.checks == [dataclasses.asdict(c) for c in found.decision.checks]
 
 
 def test_a_clearly_better_challenger_is_promoted(
@@ -136,6 +140,8 @@ def test_an_override_moves_the_alias_and_records_that_the_gate_said_no(
     assert (move.kind, move.version, move.previous) == ("override", 3, 2)
     assert move.reason == "the C=1 model is better calibrated"
     assert move.decision is not None and move.decision["passed"] is False
+    outcomes = [(d.outcome, d.version) for d in registry.records.decisions("cancer")]
+    assert outcomes == [("promote", 1), ("promote", 2), ("refuse", 3), ("override", 3)]
 
 
 def test_promote_refuses_a_version_that_is_not_one_of_the_models(
@@ -149,7 +155,7 @@ def test_promote_refuses_a_version_that_is_not_one_of_the_models(
     with pytest.raises(NotFoundError, match="no version 7"):
         to(registry, 7)
     with pytest.raises(NotFoundError, match="no model named 'absent'"):
-        promote(registry, "absent", 1, *split()[1::2])
+        promote("absent", 1, *split()[1::2], client=registry.client)
     assert champion(registry) is None
     assert registry.get_model("other").aliases == {}
 
@@ -167,10 +173,10 @@ def test_promote_refuses_data_that_does_not_match_the_signature(registry: ModelR
     _, X_test, _, y_test = split()
 
     with pytest.raises(InvalidInputError, match="lacks column.*mean radius"):
-        promote(registry, "cancer", 2, X_test.drop(columns="mean radius"), y_test)
+        promote("cancer", 2, X_test.drop(columns="mean radius"), y_test, client=registry.client)
     words = X_test.assign(**{"mean radius": X_test["mean radius"].map("{:.1f}".format)})
     with pytest.raises(InvalidInputError, match="'mean radius' holds string values"):
-        promote(registry, "cancer", 2, words, y_test)
+        promote("cancer", 2, words, y_test, client=registry.client)
     assert champion(registry) == 1
 
 

@@ -120,3 +120,15 @@ def one_busy_core(label: str) -> int:
 @pipeline
 def busy(items: list[str] = ["a", "b", "c"]) -> Any:  # noqa: B006
     return one_busy_core.map(items)
+
+
+@step
+def fit(family: str) -> str:
+    if family not in ("logreg", "forest"):
+        raise ValueError(f"no model family {family!r}")
+    return family
+
+
+@pipeline
+def models(families: list[str] = ["logreg"], label: str = "churn") -> Any:  # noqa: B006
+    return fit.map(families)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from mlpilot import Output, pipeline, step
 from mlpilot.compute import LocalExecutor
 from mlpilot.errors import ConflictError, InvalidInputError, NotFoundError
-from mlpilot.schedule import PipelineRecords, TaskRecord, load_output, resume_pipeline
+from mlpilot.schedule import TaskRecord, load_output, resume_pipeline
 from mlpilot.store import Store
 from mlpilot.store._schema import events
 from mlpilot.tracking import TrackingClient
@@ -32,7 +32,7 @@ def executor() -> Iterator[LocalExecutor]:
 
 
 def tasks_of(client: TrackingClient, run_id: str) -> dict[str, TaskRecord]:
-    records = PipelineRecords(client.store.metadata, "tester")
+    records = client.store.pipelines
     return {t.name: t for t in records.tasks(run_id)}
 
 
@@ -147,7 +147,7 @@ def test_tasks_that_use_fewer_cores_than_asked_are_sized_down(
         (t.attempts[0] for t in tasks_of(client, run.id).values()), key=lambda a: a.start_ms
     )
     # The first asked for 2 cores and measured about one busy core: its siblings got one.
-    assert [a.resources.cpus for a in attempts] == [2, 1, 1]
+    assert [a.cpus for a in attempts] == [2, 1, 1]
     assert attempts[0].cpu_seconds is not None and attempts[0].cpu_seconds > 0.3
     assert run.value() == [1, 1, 1]
 
@@ -310,9 +310,52 @@ def test_a_run_whose_driver_raises_ends_failed_and_can_be_resumed(
             {"items": [1, 2]}, executor=executor, client=client, observer=breaks_after_first_task
         )
 
-    run_id = PipelineRecords(client.store.metadata, "tester").list_runs()[0].run_id
+    run_id = client.store.pipelines.list_runs()[0].run_id
     assert client.get_run(run_id).status == "failed"  # not left "running"
     resumed = resume_pipeline(run_id, executor=executor, client=client)
     assert resumed.status == "finished"
     assert resumed.value() == 500
     assert client.get_run(run_id).status == "finished"
+
+
+def test_parameters_are_checked_against_their_annotations(
+    client: TrackingClient, executor: Any
+) -> None:
+    # Text for a list[str] would fan out into one task per character.
+    with pytest.raises(InvalidInputError, match=r"parameter 'families' takes list\[str\]"):
+        _flows.models.run({"families": "logreg"}, executor=executor, client=client)
+    with pytest.raises(InvalidInputError, match="parameter 'offset' takes int, not '3'"):
+        _flows.squares.run({"offset": "3"}, executor=executor, client=client)
+    assert client.store.pipelines.list_runs() == []
+    assert _flows.models.parse_params({"families": '["forest"]', "label": "null"}) == {
+        "families": ["forest"],
+        "label": "null",
+    }
+    with pytest.raises(InvalidInputError, match="""--param families='\\["logreg"\\]'"""):
+        _flows.models.parse_params({"families": "logreg"})
+    run = _flows.models.run({"families": ("logreg", "forest")}, executor=executor, client=client)
+    assert run.status == "finished"
+
+
+class InlineExecutor(LocalExecutor):
+    """An executor of a third party's, which no plug-in makes by name."""
+
+    name = "inline"
+
+
+def test_a_custom_executor_is_recorded_and_resume_does_not_switch_executor(
+    client: TrackingClient, tmp_path: Path
+) -> None:
+    with InlineExecutor(cpus=1, memory_mb=2000) as custom:
+        run = _flows.flaky_pipeline.run(
+            {"marker": str(tmp_path / "count"), "failures": 5}, executor=custom, client=client
+        )
+        assert run.status == "failed"
+        assert client.store.pipelines.get(run.id).executor == "inline"
+
+        with pytest.raises(InvalidInputError, match="executor 'inline'.*pass the executor"):
+            resume_pipeline(run.id, client=client)
+        resumed = resume_pipeline(run.id, executor=custom, client=client)
+
+    assert resumed.status == "finished"
+    assert resumed.value() == 6

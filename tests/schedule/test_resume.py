@@ -62,7 +62,7 @@ def test_a_killed_driver_resumes_and_no_completed_step_runs_again(
     store: Store, settings: Settings, tmp_path: Path
 ) -> None:
     log = tmp_path / "calls.log"
-    records = PipelineRecords(store.metadata, "tester")
+    records = store.pipelines
     driver = subprocess.Popen(
         mlpilot(
             settings,
@@ -112,7 +112,7 @@ def test_a_killed_driver_resumes_and_no_completed_step_runs_again(
 
 
 def test_cancel_stops_a_running_pipeline(store: Store, settings: Settings, tmp_path: Path) -> None:
-    records = PipelineRecords(store.metadata, "tester")
+    records = store.pipelines
     driver = subprocess.Popen(
         mlpilot(
             settings,
@@ -146,6 +146,56 @@ def test_cancel_stops_a_running_pipeline(store: Store, settings: Settings, tmp_p
     assert "is not running (it is killed)" in again.stderr
 
 
+def test_ctrl_c_names_the_run_and_how_to_resume_it_and_the_pause_does_not_count(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    records = store.pipelines
+    driver = subprocess.Popen(
+        mlpilot(
+            settings,
+            "pipelines",
+            "run",
+            f"{FLOWS}:chain",
+            "--param",
+            f"log={tmp_path / 'calls.log'}",
+            "--param",
+            "length=3",
+            "--param",
+            "seconds=1",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        # As from a terminal: a test runner started in the background ignores SIGINT.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    run_id = wait_for(lambda: the_only_run(records), "the run to start")
+    wait_for(lambda: any(t.status == "running" for t in records.tasks(run_id)), "a task to start")
+
+    driver.send_signal(signal.SIGINT)
+    _, err = driver.communicate(timeout=60)
+
+    assert driver.returncode == 130, err
+    assert f"run {run_id}" in err
+    assert f"mlpilot pipelines resume {run_id}" in err
+    assert TrackingClient(store).get_run(run_id).status == "killed"
+    time.sleep(1)  # the run stays stopped a while before it is resumed
+    resumed = run_cli(settings, "pipelines", "resume", run_id[:8], "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    (stopped,) = [t for t in records.tasks(run_id) if len(t.attempts) > 1]
+    first, second = stopped.attempts
+    assert (first.status, second.status) == ("cancelled", "ok")
+    assert first.end_ms is not None and second.end_ms is not None and stopped.end_ms is not None
+    assert stopped.start_ms is not None and stopped.seconds is not None
+    pause_ms = second.start_ms - first.end_ms
+    assert pause_ms >= 1000
+    # The task's time is its attempts' time; the pause between them is not in it.
+    ran_ms = (first.end_ms - first.start_ms) + (second.end_ms - second.start_ms)
+    assert stopped.seconds == ran_ms / 1000
+    assert stopped.seconds * 1000 <= stopped.end_ms - stopped.start_ms - pause_ms
+
+
 MODULE = """
 from mlpilot import pipeline, step
 
@@ -177,7 +227,7 @@ def test_changing_only_a_helper_function_invalidates_the_cache(
         done = run_cli(settings, "pipelines", "run", f"{source}:flow", "--json")
         assert done.returncode == 0, done.stderr
         run_id = json.loads(done.stdout)["run_id"]
-        task = PipelineRecords(store.metadata, "tester").tasks(run_id)[0]
+        task = store.pipelines.tasks(run_id)[0]
         return task.status, load_output(run_id, "compute", client=client)
 
     assert run(increment=1, unrelated=0) == ("done", 2)

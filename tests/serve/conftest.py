@@ -24,11 +24,9 @@ import psutil
 import pytest
 import tomli_w
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select
 
 from mlpilot.config import Settings
-from mlpilot.store import read_predictions
-from mlpilot.store._schema import events
+from mlpilot.store import Event
 from mlpilot.tracking import TrackingClient
 
 from . import STRONG, body, data, register, rows
@@ -99,16 +97,15 @@ def logged_rows(
     found: list[pd.DataFrame] = []
 
     def enough() -> bool:
-        found.append(read_predictions(client.store.metadata, model, roles=roles))
+        found.append(client.store.predictions.read(model, roles=roles))
         return len(found[-1]) >= count
 
     eventually(enough, f"{count} rows of {model} ({', '.join(roles)}) in the prediction log")
     return found[-1]
 
 
-def events_of_kind(client: TrackingClient, kind: str) -> list[Any]:
-    with client.store.metadata.read() as conn:
-        return list(conn.execute(select(events).where(events.c.kind == kind).order_by(events.c.id)))
+def events_of_kind(client: TrackingClient, kind: str) -> list[Event]:
+    return [event for event in client.store.events.read(kind) if event.kind == kind]
 
 
 @dataclasses.dataclass

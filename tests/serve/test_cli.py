@@ -11,7 +11,7 @@ import pytest
 
 from mlpilot.config import Settings
 from mlpilot.registry import ModelRegistry
-from mlpilot.store import read_predictions
+from mlpilot.serve import read_predictions
 from mlpilot.tracking import TrackingClient
 
 from . import body, corrupt, rows
@@ -112,4 +112,4 @@ def test_sigterm_stops_the_server_after_writing_the_prediction_log(
 
     assert running.stop() == 0, running.output()
 
-    assert len(read_predictions(cancer.store.metadata, "cancer")) == 20
+    assert len(read_predictions("cancer", client=cancer)) == 20

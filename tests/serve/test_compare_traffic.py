@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 
-from mlpilot.serve import compare_traffic
-from mlpilot.store import PredictionBatch, PredictionLog, Store, now_ms, record_labels
+from mlpilot.serve import compare_traffic, record_labels
+from mlpilot.store import PredictionBatch, PredictionLog, Store, now_ms
+from mlpilot.tracking import TrackingClient
 
 
 def log(store: Store, *batches: PredictionBatch) -> None:
-    predictions = PredictionLog(store.metadata, flush_interval_s=3600)
+    predictions = PredictionLog(store.predictions, flush_interval_s=3600)
     for one in batches:
         predictions.record(one)
     predictions.close()
@@ -50,12 +51,12 @@ def test_a_canary_and_its_primary_side_by_side_with_their_accuracy(store: Store)
     )
     # Labels for some rows: the primary is right on 3 of 4, the canary on 1 of 2.
     record_labels(
-        store.metadata,
         {("p0", 0): "stay", ("p1", 0): "stay", ("p8", 0): "leave", ("p8", 1): "stay"}
         | {("c0", 0): "leave", ("c1", 0): "stay"},
+        client=TrackingClient(store),
     )
 
-    found = compare_traffic(store.metadata, "churn")
+    found = compare_traffic("churn", client=TrackingClient(store))
 
     assert not found.regression
     primary, canary = found.versions
@@ -83,7 +84,7 @@ def test_a_shadow_is_compared_row_by_row_with_the_primary(store: Store) -> None:
         served("r3", [1], version=3, role="shadow"),
     )
 
-    found = compare_traffic(store.metadata, "churn")
+    found = compare_traffic("churn", client=TrackingClient(store))
 
     (shadow,) = found.shadows
     assert (shadow.shadow_version, shadow.primary_version, shadow.rows) == (3, 1, 3)
@@ -102,9 +103,9 @@ def test_a_regressor_is_compared_by_its_errors_and_differences(store: Store) -> 
         served("r1", [10.5, 20.0]),
         served("r1", [11.5, 18.0], version=2, role="shadow"),
     )
-    record_labels(store.metadata, {("r1", 0): 10.0, ("r1", 1): 21.0})
+    record_labels({("r1", 0): 10.0, ("r1", 1): 21.0}, client=TrackingClient(store))
 
-    found = compare_traffic(store.metadata, "churn")
+    found = compare_traffic("churn", client=TrackingClient(store))
 
     assert found.regression
     primary, shadow_traffic = found.versions
@@ -123,8 +124,8 @@ def test_only_the_period_asked_for_is_compared(store: Store) -> None:
         served("later", ["leave"], ts_ms=9_000),
     )
 
-    found = compare_traffic(store.metadata, "churn", since_ms=2_000, until_ms=9_000)
+    found = compare_traffic("churn", client=TrackingClient(store), since_ms=2_000, until_ms=9_000)
 
     assert [(v.requests, v.predictions) for v in found.versions] == [(1, {"leave": 1.0})]
-    assert compare_traffic(store.metadata, "churn", since_ms=now_ms()).versions == []
-    assert compare_traffic(store.metadata, "fraud").to_dict()["versions"] == []
+    assert compare_traffic("churn", client=TrackingClient(store), since_ms=now_ms()).versions == []
+    assert compare_traffic("fraud", client=TrackingClient(store)).to_dict()["versions"] == []

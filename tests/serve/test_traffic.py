@@ -82,7 +82,7 @@ def test_a_shadow_never_answers_but_its_predictions_are_logged(
         assert [by_id.loc[f"req-{index}", "prediction"]] == labels
 
     # The log pairs each shadow answer with the primary's to the same request.
-    found = compare_traffic(challenged.store.metadata, "cancer")
+    found = compare_traffic("cancer", client=challenged)
     (paired,) = found.shadows
     agreeing = [expected(STRONG, rows(i))[0] == expected(WEAK, rows(i))[0] for i in sent]
     assert (paired.shadow_version, paired.primary_version, paired.rows) == (2, 1, len(sent))

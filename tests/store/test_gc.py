@@ -7,10 +7,8 @@ import time
 from pathlib import Path
 
 from fsspec.core import url_to_fs
-from sqlalchemy import select
 
 from mlpilot.store import Store, collect_garbage
-from mlpilot.store._schema import events
 from mlpilot.tracking import TrackingClient
 
 HOUR = 3600.0
@@ -41,7 +39,7 @@ def test_referenced_blobs_stay_and_old_unreferenced_ones_go(
     age(blob_file(store, kept.digest), 2 * HOUR)
     age(blob_file(store, orphan.digest), 2 * HOUR)
 
-    report = collect_garbage(store.metadata, store.artifacts, grace_s=HOUR)
+    report = collect_garbage(store, grace_s=HOUR)
 
     assert (report.blobs_removed, report.blobs_kept) == (1, 2)
     assert report.bytes_freed == orphan.size
@@ -58,16 +56,13 @@ def test_dry_run_removes_nothing(store: Store, tmp_path: Path) -> None:
     stale.write_bytes(b"partial")
     age(stale, 2 * HOUR)
 
-    report = collect_garbage(store.metadata, store.artifacts, grace_s=HOUR, dry_run=True)
+    report = collect_garbage(store, grace_s=HOUR, dry_run=True)
 
     assert (report.blobs_removed, report.bytes_freed, report.temporaries_removed) == (1, 6, 1)
     assert report.dry_run
     assert store.artifacts.exists(orphan.digest)
     assert stale.exists()
-    with store.metadata.read() as conn:
-        assert (
-            conn.execute(select(events.c.kind).where(events.c.kind == "artifacts.gc")).all() == []
-        )
+    assert store.events.read("artifacts.gc") == []
 
 
 def test_stale_temporaries_go_and_fresh_ones_stay(store: Store) -> None:
@@ -77,7 +72,7 @@ def test_stale_temporaries_go_and_fresh_ones_stay(store: Store) -> None:
     fresh.write_bytes(b"a writer is streaming into this one")
     age(stale, 2 * HOUR)
 
-    report = collect_garbage(store.metadata, store.artifacts, grace_s=HOUR)
+    report = collect_garbage(store, grace_s=HOUR)
 
     assert report.temporaries_removed == 1
     assert not stale.exists()
@@ -97,7 +92,7 @@ def test_blobs_of_a_deleted_run_are_collected(
 
     client.delete_run(doomed.id)
     assert store.artifacts.exists(record.digest)  # blobs stay until collected
-    report = collect_garbage(store.metadata, store.artifacts, grace_s=HOUR)
+    report = collect_garbage(store, grace_s=HOUR)
 
     assert report.blobs_removed == 1
     assert not store.artifacts.exists(record.digest)
@@ -109,7 +104,7 @@ def test_storing_an_old_blob_again_restarts_its_grace_period(store: Store) -> No
     age(blob_file(store, blob.digest), 2 * HOUR)
 
     store.artifacts.put_bytes(b"about to be referenced")
-    report = collect_garbage(store.metadata, store.artifacts, grace_s=HOUR)
+    report = collect_garbage(store, grace_s=HOUR)
 
     assert report.blobs_removed == 0
     assert store.artifacts.exists(blob.digest)
@@ -119,12 +114,9 @@ def test_collection_is_recorded_as_an_event(store: Store) -> None:
     orphan = store.artifacts.put_bytes(b"orphan")
     age(blob_file(store, orphan.digest), 2 * HOUR)
 
-    collect_garbage(store.metadata, store.artifacts, grace_s=HOUR, actor="nightly")
+    collect_garbage(store, grace_s=HOUR, actor="nightly")
 
-    with store.metadata.read() as conn:
-        rows = conn.execute(
-            select(events.c.actor, events.c.payload).where(events.c.kind == "artifacts.gc")
-        ).all()
+    rows = [(e.actor, e.payload) for e in store.events.read("artifacts.gc")]
     assert len(rows) == 1
     actor, payload = rows[0]
     assert actor == "nightly"

@@ -1,27 +1,23 @@
-"""The prediction log: served predictions written in the background, read back with labels."""
+"""The prediction log: served predictions written in the background, without loss.
+
+What the stored rows read back as is the records' contract
+(:class:`mlpilot.testing.PredictionRecordsContract`, run in tests/store/conformance).
+"""
 
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 from sqlalchemy import func, select, text
 
 from mlpilot.errors import InvalidInputError, StoreError
-from mlpilot.store import (
-    PredictionBatch,
-    PredictionLog,
-    Store,
-    read_predictions,
-    record_labels,
-)
+from mlpilot.store import PredictionBatch, PredictionLog, Store
 from mlpilot.store._schema import prediction_labels, predictions
 
 OpenLog = Callable[..., PredictionLog]
@@ -74,7 +70,7 @@ def open_log(store: Store) -> Iterator[OpenLog]:
     logs: list[PredictionLog] = []
 
     def open_(**settings: Any) -> PredictionLog:
-        log = PredictionLog(store.metadata, **settings)
+        log = PredictionLog(store.predictions, **settings)
         logs.append(log)
         return log
 
@@ -100,7 +96,7 @@ def test_batches_recorded_from_many_threads_all_land_after_close(
     log.close()
 
     assert (log.written, log.dropped, log.pending) == (8 * 50 * 3, 0, 0)
-    frame = read_predictions(store.metadata, "churn")
+    frame = store.predictions.read("churn")
     assert len(frame) == 8 * 50 * 3
     assert frame["ts_ms"].is_monotonic_increasing
     one = frame[frame["request_id"] == "w3-7"]
@@ -166,7 +162,7 @@ def test_a_failed_write_keeps_the_rows_for_the_next_flush(store: Store, open_log
 
     rename_predictions(store, "predictions_away", "predictions")
     assert log.flush() == 5
-    frame = read_predictions(store.metadata, "churn")
+    frame = store.predictions.read("churn")
     assert frame["request_id"].tolist() == ["r1", "r1", "r2", "r2", "r2"]
 
 
@@ -207,7 +203,7 @@ def test_rows_past_max_pending_rows_are_dropped_and_counted(
     log.record(batch("r6", rows=1))
     log.close()
     assert (log.written, log.dropped) == (6, 3)
-    stored = set(read_predictions(store.metadata, "churn")["request_id"])
+    stored = set(store.predictions.read("churn")["request_id"])
     assert stored == {"r1", "r2", "r4", "r6"}
 
 
@@ -257,73 +253,6 @@ def test_numpy_values_and_non_finite_floats_are_stored_as_json(
     assert stored[1][1:] == (None, None)
 
 
-def test_reading_by_time_window_version_role_and_last(store: Store, open_log: OpenLog) -> None:
-    log = open_log(flush_interval_s=NEVER)
-    log.record(batch("late", ts_ms=4_000, version=2))
-    log.record(batch("early", ts_ms=1_000))
-    log.record(batch("mid-a", ts_ms=2_000))
-    log.record(batch("mid-b", ts_ms=2_000, role="canary"))
-    log.record(batch("shadow", ts_ms=3_000, role="shadow"))
-    log.record(batch("other-model", ts_ms=2_500, model="fraud"))
-    log.flush()
-
-    def requests(**query: Any) -> list[str]:
-        frame = read_predictions(store.metadata, "churn", **query)
-        return list(dict.fromkeys(frame["request_id"]))
-
-    assert requests() == ["early", "mid-a", "mid-b", "late"]
-    assert requests(roles=("primary", "canary", "shadow")) == [
-        "early",
-        "mid-a",
-        "mid-b",
-        "shadow",
-        "late",
-    ]
-    assert requests(roles=["canary"]) == ["mid-b"]
-    assert requests(since_ms=2_000, until_ms=4_000) == ["mid-a", "mid-b"]
-    assert requests(version=2) == ["late"]
-    frame = read_predictions(store.metadata, "churn", last=3)
-    assert list(zip(frame["request_id"], frame["row"], strict=True)) == [
-        ("mid-b", 1),
-        ("late", 0),
-        ("late", 1),
-    ]
-
-
-def test_reading_an_unknown_model_gives_an_empty_frame(store: Store) -> None:
-    frame = read_predictions(store.metadata, "nobody")
-    labelled = read_predictions(store.metadata, "nobody", labels=True)
-
-    assert frame.empty and list(frame.columns) == [
-        "request_id",
-        "row",
-        "model",
-        "version",
-        "role",
-        "ts_ms",
-        "latency_ms",
-        "prediction",
-        "scores",
-    ]
-    assert list(labelled.columns) == [*frame.columns, "label"]
-
-
-def test_features_become_columns_renamed_where_they_clash(store: Store, open_log: OpenLog) -> None:
-    log = open_log(flush_interval_s=NEVER)
-    features = [{"version": "beta", "label": 1, "x": 0.5}, {"x": 1.5, "y": "new"}]
-    log.record(batch("r1", features=features, scores=[[0.9, 0.1], [0.2, 0.8]]))
-    log.flush()
-
-    frame = read_predictions(store.metadata, "churn")
-
-    assert list(frame.columns)[9:] == ["feature.version", "feature.label", "x", "y"]
-    assert frame["version"].tolist() == [1, 1]
-    assert frame["feature.version"].tolist()[0] == "beta"
-    assert frame["x"].tolist() == [0.5, 1.5]
-    assert pd.isna(frame["y"].iloc[0]) and frame["y"].iloc[1] == "new"
-    assert frame["scores"].tolist() == [[0.9, 0.1], [0.2, 0.8]]
-
-
 def test_features_given_as_columns_are_stored_as_rows(store: Store, open_log: OpenLog) -> None:
     log = open_log(flush_interval_s=NEVER)
     log.record(batch("r1", features={"age": [30, 41, 52], "plan": ["pro", "free", "pro"]}, rows=3))
@@ -331,75 +260,69 @@ def test_features_given_as_columns_are_stored_as_rows(store: Store, open_log: Op
         log.record(batch("r2", features={"age": [30, 41]}, rows=3))
     log.flush()
 
-    frame = read_predictions(store.metadata, "churn")
+    frame = store.predictions.read("churn")
 
     assert frame["age"].tolist() == [30, 41, 52]
     assert frame["plan"].tolist() == ["pro", "free", "pro"]
     assert frame["row"].tolist() == [0, 1, 2]
 
 
-def test_labels_are_joined_by_request_and_row(store: Store, open_log: OpenLog) -> None:
-    log = open_log(flush_interval_s=NEVER)
-    log.record(batch("r1"))
-    log.record(batch("r2", rows=1))
-    log.record(batch("r3", rows=1))
-    log.flush()
-
-    assert record_labels(store.metadata, {("r1", 0): 1, ("r1", np.int64(1)): np.int64(0)}) == 2
-    frame_labels = pd.DataFrame({"request_id": ["r2", "r3", "r3"], "label": [1, 0, 1]})
-    assert record_labels(store.metadata, frame_labels, ts_ms=5_000) == 2
-
-    frame = read_predictions(store.metadata, "churn", labels=True)
-    assert frame["label"].tolist() == [1, 0, 1, 1]  # the last label of r3 counts
-    with store.metadata.read() as conn:
-        stamp = select(prediction_labels.c.ts_ms).where(prediction_labels.c.request_id == "r2")
-        assert conn.execute(stamp).scalar_one() == 5_000
-
-
-def test_a_new_label_replaces_the_stored_one(store: Store, open_log: OpenLog) -> None:
-    log = open_log(flush_interval_s=NEVER)
-    log.record(batch("r1"))
-    log.flush()
-
-    record_labels(store.metadata, {("r1", 0): "churned"})
-    record_labels(store.metadata, {("r1", 0): "stayed"})
-
-    labels = read_predictions(store.metadata, "churn", labels=True)["label"].tolist()
-    assert labels[0] == "stayed" and (labels[1] is None or math.isnan(labels[1]))
-
-
-def test_labels_for_unlogged_requests_are_refused_and_nothing_is_stored(
+def test_labels_of_buffered_requests_are_refused_until_they_are_written(
     store: Store, open_log: OpenLog
 ) -> None:
     log = open_log(flush_interval_s=NEVER)
     log.record(batch("r1"))
+
+    with pytest.raises(InvalidInputError, match="'r1'; no label was stored"):
+        store.predictions.record_labels({("r1", 0): 1})
     log.flush()
-    log.record(batch("buffered"))  # not written yet, so not known either
+    assert store.predictions.record_labels({("r1", 0): 1, ("r1", 1): 0}, ts_ms=5_000) == 2
 
-    labels = {("r1", 0): 1, ("ghost", 0): 1, ("buffered", 0): 0}
-    with pytest.raises(InvalidInputError, match="'ghost', 'buffered'; no label was stored"):
-        record_labels(store.metadata, labels)
-    many = {(f"ghost-{i:02d}", 0): 1 for i in range(12)}
-    with pytest.raises(InvalidInputError, match="'ghost-09' and 2 more;"):
-        record_labels(store.metadata, many)
-
+    assert store.predictions.read("churn", labels=True)["label"].tolist() == [1, 0]
     with store.metadata.read() as conn:
-        assert conn.execute(select(func.count()).select_from(prediction_labels)).scalar() == 0
+        stamps = select(prediction_labels.c.ts_ms).where(prediction_labels.c.request_id == "r1")
+        assert conn.execute(stamps).scalars().all() == [5_000, 5_000]
 
 
-@pytest.mark.parametrize(
-    ("labels", "message"),
-    [
-        ({("r1", 0): float("nan")}, "label of \\('r1', 0\\) is missing"),
-        ({("r1", "0"): 1}, "row of request 'r1' must be an integer"),
-        ({"r1": 1}, "key is \\(request_id, row\\)"),
-        (pd.DataFrame({"request_id": ["r1"]}), "lacks label"),
-        ([("r1", 0, 1)], "mapping or a frame"),
-    ],
-)
-def test_malformed_labels_are_refused(store: Store, labels: Any, message: str) -> None:
-    with pytest.raises(InvalidInputError, match=message):
-        record_labels(store.metadata, labels)
+def test_an_unreadable_batch_is_dropped_alone(
+    store: Store, open_log: OpenLog, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = open_log(flush_interval_s=NEVER)
+    log.record(batch("r1", scores=["high", "low"]))
+    log.record(batch("r2", features=[["not", "a mapping"], {"age": 3}]))
+    log.record(batch("r3"))
+
+    assert log.flush() == 2
+
+    assert (log.written, log.dropped, log.pending) == (2, 4, 0)
+    assert store.predictions.read("churn")["request_id"].tolist() == ["r3", "r3"]
+    assert "dropped the 2 logged predictions of request r1" in caplog.text
+
+
+class Refusing:
+    """Prediction records that refuse every row, as a store refuses malformed ones."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def write(self, rows: Any) -> int:
+        self.calls += 1
+        raise InvalidInputError("refused")
+
+
+def test_rows_the_records_refuse_are_dropped_not_retried(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    records = Refusing()
+    log = PredictionLog(records, flush_interval_s=NEVER)  # type: ignore[arg-type]
+    log.record(batch("r1"))
+
+    assert log.flush() == 0
+    assert log.flush() == 0
+    log.close()
+
+    assert (records.calls, log.written, log.dropped, log.pending) == (1, 0, 2, 0)
+    assert "dropped 2 logged predictions: refused" in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -417,7 +340,7 @@ def test_settings_out_of_range_are_refused(
     store: Store, options: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(InvalidInputError, match=message):
-        PredictionLog(store.metadata, **options)
+        PredictionLog(store.predictions, **options)
 
 
 @pytest.mark.parametrize(
@@ -441,15 +364,8 @@ def test_malformed_batches_are_refused(
     assert log.pending == 0
 
 
-def test_reading_with_bad_arguments_is_refused(store: Store) -> None:
-    with pytest.raises(InvalidInputError, match="role must be one of"):
-        read_predictions(store.metadata, "churn", roles=["blue"])
-    with pytest.raises(InvalidInputError, match="last is a number of rows"):
-        read_predictions(store.metadata, "churn", last=0)
-
-
 def test_close_is_idempotent_and_recording_after_it_fails(store: Store) -> None:
-    log = PredictionLog(store.metadata, flush_interval_s=NEVER)
+    log = PredictionLog(store.predictions, flush_interval_s=NEVER)
     log.record(batch("r1"))
     log.close()
     log.close()

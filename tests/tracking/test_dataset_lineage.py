@@ -90,10 +90,14 @@ def test_a_validation_gate_stops_before_training(client: TrackingClient) -> None
 
 def test_recording_use_by_an_unknown_run_is_refused(client: TrackingClient) -> None:
     client.datasets.register("raw", RAW)
-    with pytest.raises(NotFoundError, match="no run with id 'nope'"):
-        client.datasets.record_use("raw", "nope")
-    with pytest.raises(InvalidInputError, match="role must be one of"):
-        client.datasets.record_use("raw", "nope", role="reader")
+    unknown = "0" * 32
+    with pytest.raises(NotFoundError, match=f"no run with id '{unknown}'"):
+        client.datasets.record_use("raw", unknown)
+    with (
+        client.create_run("lineage") as run,
+        pytest.raises(InvalidInputError, match="role must be one of"),
+    ):
+        client.datasets.record_use("raw", run.id, role="reader")
 
 
 def test_passing_the_runs_own_client_still_records_lineage(client: TrackingClient) -> None:

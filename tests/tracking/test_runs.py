@@ -265,3 +265,26 @@ def test_concurrent_first_runs_share_one_new_experiment(client: TrackingClient) 
     assert errors == []
     ids = {e.name: e.id for e in client.list_experiments()}
     assert sorted(found) == sorted((name, ids[name]) for name in names for _ in threads)
+
+
+def test_a_client_opens_a_store_from_its_uri(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'by-uri' / 'mlpilot.db'}"
+    client = TrackingClient(uri)
+    try:
+        assert client.settings.store_uri == uri
+        with client.create_run("by-uri", "first") as run:
+            run.log_metric("loss", 0.5)
+        assert TrackingClient(store_uri=uri).get_run(run.id).metrics == {"loss": 0.5}
+    finally:
+        client.store.close()
+
+
+@pytest.mark.parametrize("store", [42, Path("mlpilot.db"), {"store_uri": "sqlite:///x.db"}])
+def test_a_client_refuses_what_is_not_a_store(store: Any) -> None:
+    with pytest.raises(InvalidInputError, match="takes a Store or a store URI string"):
+        TrackingClient(store)
+
+
+def test_a_client_takes_the_store_uri_once(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="once"):
+        TrackingClient("sqlite:///a.db", store_uri="sqlite:///b.db")

@@ -10,7 +10,7 @@ import pytest
 
 import mlpilot
 from mlpilot.errors import FilterError, InvalidInputError, NotFoundError
-from mlpilot.tracking import TrackingClient
+from mlpilot.tracking import OrderKeyWarning, TrackingClient
 
 EXPERIMENT = "search"
 
@@ -283,3 +283,33 @@ def test_search_runs_as_a_dataframe_with_no_match(
 
     assert isinstance(frame, pd.DataFrame)
     assert frame.empty
+
+
+@pytest.mark.parametrize("direction", ["DESCENDING", "descending", "Desc"])
+def test_order_by_reads_long_and_mixed_case_directions(
+    client: TrackingClient, runs: dict[str, str], direction: str
+) -> None:
+    assert names(client, order_by=[f"metrics.acc {direction}"]) == [
+        "baseline",
+        "sweep-1",
+        "sweep-2",
+        "pending",
+    ]
+    assert names(client, order_by=["metrics.acc ASCENDING"])[0] == "sweep-2"
+    assert names(client, order_by=["metrics.`val loss` DESC"])[0] == "sweep-2"
+
+
+@pytest.mark.parametrize("clause", ["metrics.acc DOWNWARDS", "name upward", "metrics.val loss"])
+def test_an_unknown_direction_is_an_error(
+    client: TrackingClient, runs: dict[str, str], clause: str
+) -> None:
+    with pytest.raises(InvalidInputError, match="unknown direction"):
+        names(client, order_by=[clause])
+
+
+def test_ordering_by_a_key_no_run_has_warns(client: TrackingClient, runs: dict[str, str]) -> None:
+    with pytest.warns(OrderKeyWarning, match=r"metrics\.accuracy"):
+        found = names(client, order_by=["metrics.accuracy DESC"])
+    assert found == names(client)  # the default order, as if no ordering were given
+    with pytest.warns(OrderKeyWarning, match=r"tags\.owner"):
+        names(client, order_by=["tags.owner"], offset=2)

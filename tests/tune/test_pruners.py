@@ -10,9 +10,8 @@ import pytest
 
 from mlpilot.compute import LocalExecutor
 from mlpilot.errors import InvalidInputError
-from mlpilot.store import Store
 from mlpilot.tracking import TrackingClient
-from mlpilot.tune import ASHA, Float, Median, Pruner, Space, StudyRecords, TrialStart, tune
+from mlpilot.tune import ASHA, Float, Median, Pruner, Space, tune
 from mlpilot.tune.pruners import Progress, ReportHistory
 
 from . import _objectives
@@ -184,58 +183,6 @@ def test_median_refuses_bad_options(options: dict[str, Any]) -> None:
         Median(**options)
 
 
-# -- reports in the store --------------------------------------------------------------
-
-
-def test_a_report_past_several_rungs_counts_at_each_of_them(store: Store) -> None:
-    client = TrackingClient(store)
-    records = StudyRecords(store.metadata, "tester")
-    study = client.create_run("tuning", name="rungs")
-    records.create(
-        study.id,
-        name="rungs",
-        objective="tune._objectives:learning_curve",
-        space=ONE_X.to_dict(),
-        directions=["maximize"],
-        metrics=["value"],
-        sampler={"name": "random", "seed": None, "grid_size": None},
-        pruner={"name": "asha", "min_resource": 1, "reduction_factor": 3},
-        budget={"trials": 3, "timeout_s": None, "core_hours": None},
-        trial_resources={"cpus": 1, "gpus": 0, "memory_mb": 0, "timeout_s": None},
-        executor="local",
-    )
-    experiment_id = client.get_or_create_experiment("tuning")
-    records.record(
-        study.id,
-        ["value"],
-        starts=[
-            TrialStart(run_id, number, {"x": x}, 1, experiment_id, "rungs")
-            for run_id, number, x in (("a" * 32, 0, 0.1), ("b" * 32, 1, 0.2), ("c" * 32, 2, 0.3))
-        ],
-    )
-    # Trial a reports at every rung (steps 1, 3, 9); b first reports at step 9, which
-    # passes rungs 0, 1 and 2 at once; c stops after rung 0.
-    for step, value, rung in ((1, 0.1, 0), (3, 0.3, 1), (9, 0.6, 2)):
-        records.report(study.id, "a" * 32, step, value)
-        records.mark_rung("a" * 32, step, rung)
-    records.report(study.id, "b" * 32, 9, 0.7)
-    for rung in (0, 1, 2):
-        records.mark_rung("b" * 32, 9, rung)
-    records.report(study.id, "c" * 32, 1, 0.05)
-    records.mark_rung("c" * 32, 1, 0)
-    records.report(study.id, "c" * 32, 2, 0.5)
-
-    assert sorted(records.rung_values(study.id, 0)) == [0.05, 0.1, 0.7]
-    assert sorted(records.rung_values(study.id, 1)) == [0.3, 0.7]
-    assert sorted(records.rung_values(study.id, 2)) == [0.6, 0.7]
-    assert records.rung_values(study.id, 3) == []
-    assert records.reports(study.id)["c" * 32] == {1: 0.05, 2: 0.5}
-    study.end()
-
-
-# -- studies ---------------------------------------------------------------------------
-
-
 def steps_reported(client: TrackingClient, run_id: str) -> int:
     return len(client.get_metric_history(run_id, "value"))
 
@@ -297,10 +244,10 @@ def test_a_pruner_with_an_objective_that_never_reports_is_refused(
         )
 
     assert "trial.report(value, step)" in str(caught.value)
-    study = StudyRecords(sqlite_client.store.metadata).get("silent")
+    study = sqlite_client.store.studies.get("silent")
     assert study.status == "failed"
     # It stopped starting trials once it knew.
-    assert 1 <= len(StudyRecords(sqlite_client.store.metadata).trials(study.run_id)) <= 2
+    assert 1 <= len(sqlite_client.store.studies.trials(study.run_id)) <= 2
 
 
 def test_a_pruner_is_refused_for_several_objectives(sqlite_client: TrackingClient) -> None:

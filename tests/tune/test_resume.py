@@ -20,7 +20,7 @@ from mlpilot.config import Settings
 from mlpilot.errors import ConflictError
 from mlpilot.store import Store
 from mlpilot.tracking import TrackingClient
-from mlpilot.tune import StudyRecords, TrialRecord, resume_study
+from mlpilot.tune import TrialRecord, resume_study
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +82,7 @@ def start_driver(settings: Settings, tmp_path: Path) -> subprocess.Popen[bytes]:
 def test_a_killed_study_resumes_to_its_budget(
     store: Store, settings: Settings, tmp_path: Path, executor: LocalExecutor
 ) -> None:
-    records = StudyRecords(store.metadata, "tester")
+    records = store.studies
     client = TrackingClient(store)
     driver = start_driver(settings, tmp_path)
     try:

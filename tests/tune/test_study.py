@@ -18,7 +18,6 @@ from mlpilot.tune import (
     Int,
     Space,
     Study,
-    StudyRecords,
     TrialRecord,
     tune,
 )
@@ -413,5 +412,5 @@ def test_a_study_runs_its_trials_on_ray(sqlite_client: TrackingClient, ray_execu
     assert set(study.counts()) <= {"complete", "pruned"}
     assert study.counts().get("complete", 0) >= 1
     assert study.record.executor == "ray"
-    records = StudyRecords(sqlite_client.store.metadata)
-    assert len(records.reports(study.id)) == 8  # every trial reported from its Ray task
+    # Every trial reported from its Ray task.
+    assert len(sqlite_client.store.studies.reports(study.id)) == 8

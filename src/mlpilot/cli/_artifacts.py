@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path, PurePosixPath
 from typing import Annotated
@@ -31,7 +30,7 @@ def list_artifacts(
     """List a run's artifacts: path, size, sha256 digest and when each was logged."""
     artifacts = state(ctx).client().list_artifacts(run_id)
     if as_json:
-        _output.print_json([dataclasses.asdict(a) for a in artifacts])
+        _output.print_json([artifact.to_dict() for artifact in artifacts])
         return
     if not artifacts:
         _output.stderr().print("This run has no artifacts.")

@@ -30,12 +30,16 @@ def _differs(values: Sequence[Any]) -> bool:
     return len({repr(value) for value in values}) > 1
 
 
+#: What the comparison's JSON says of each run.
+_RUN_FIELDS = ("id", "name", "experiment", "status")
+
+
 def compare_document(runs: Sequence[RunRecord]) -> dict[str, Any]:
     """The comparison as JSON: ``values`` line up with ``runs``; null where missing."""
     document: dict[str, Any] = {
         "runs": [
-            {"id": run.id, "name": run.name, "experiment": run.experiment, "status": run.status}
-            for run in runs
+            {field: fields[field] for field in _RUN_FIELDS}
+            for fields in (run.to_dict() for run in runs)
         ],
         "params": {},
         "metrics": {},

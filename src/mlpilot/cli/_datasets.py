@@ -16,7 +16,6 @@ from mlpilot.cli._state import state
 from mlpilot.store import (
     DataSchema,
     DatasetDiff,
-    DatasetVersion,
     Lineage,
     RunLink,
     ValidationReport,
@@ -62,7 +61,7 @@ def register(
             name, paths, tags=tags or (), description=description, parent=parent
         )
     if as_json:
-        _output.print_json(_version_json(version))
+        _output.print_json(version.to_dict(profile=False))
         return
     _output.stdout().print(
         f"{version.ref}  {version.num_rows:,} rows × {len(version.columns)} columns  "
@@ -79,17 +78,7 @@ def list_datasets(ctx: typer.Context, as_json: _output.JsonOption = False) -> No
     """
     summaries = state(ctx).client().datasets.list_datasets()
     if as_json:
-        _output.print_json(
-            [
-                {
-                    "name": s.name,
-                    "description": s.description,
-                    "versions": s.versions,
-                    "latest": _version_json(s.latest),
-                }
-                for s in summaries
-            ]
-        )
+        _output.print_json([s.to_dict() for s in summaries])
         return
     if not summaries:
         _output.stderr().print("No datasets yet: mlpilot datasets register NAME FILE")
@@ -121,7 +110,7 @@ def list_versions(
     """
     versions = state(ctx).client().datasets.versions(name)
     if as_json:
-        _output.print_json([_version_json(v) for v in versions])
+        _output.print_json([v.to_dict(profile=False) for v in versions])
         return
     table = Table("version", "rows", "columns", "size", "digest", "tags", "source", "created")
     for v in versions:
@@ -146,7 +135,7 @@ def show(ctx: typer.Context, ref: RefArgument, as_json: _output.JsonOption = Fal
     """
     version = state(ctx).client().datasets.get(ref)
     if as_json:
-        _output.print_json(_version_json(version, profile=True))
+        _output.print_json(version.to_dict())
         return
     out = _output.stdout()
     out.print(
@@ -242,7 +231,7 @@ def lineage(ctx: typer.Context, ref: RefArgument, as_json: _output.JsonOption = 
     """
     found = state(ctx).client().dataset_lineage(ref)
     if as_json:
-        _output.print_json(_lineage_json(found))
+        _output.print_json(found.to_dict())
         return
     _output.stdout().print(_lineage_tree(found))
 
@@ -351,7 +340,11 @@ def _lineage_tree(found: Lineage) -> Tree:
             branch.add(f"model {model!r}")
     for child in found.children:
         used.add(f"derived version {child.ref}")
-    if not found.used_by and not found.children:
+    for trained in found.model_versions:
+        used.add(f"model version {trained.model} v{trained.version}")
+    for watching in found.monitors:
+        used.add(f"monitor {watching.name!r} of model {watching.model!r}")
+    if not (found.used_by or found.children or found.model_versions or found.monitors):
         used.add(_output.DASH)
     return tree
 
@@ -359,26 +352,6 @@ def _lineage_tree(found: Lineage) -> Tree:
 def _run_label(link: RunLink) -> str:
     step = f", step {link.step}" if link.step else ""
     return f"run {link.run_name} ({_output.short_id(link.run_id)}, {link.status}{step})"
-
-
-def _version_json(version: DatasetVersion, profile: bool = False) -> dict[str, Any]:
-    document = dataclasses.asdict(version)
-    document["ref"] = version.ref
-    if not profile:
-        document.pop("profile")
-    return document
-
-
-def _lineage_json(found: Lineage) -> dict[str, Any]:
-    return {
-        "version": found.version.ref,
-        "parent": found.parent.ref if found.parent else None,
-        "children": [child.ref for child in found.children],
-        "produced_by": [dataclasses.asdict(link) for link in found.produced_by],
-        "used_by": [dataclasses.asdict(link) for link in found.used_by],
-        "models": [{"run_id": run_id, "model": model} for run_id, model in found.models],
-        "source": found.version.source,
-    }
 
 
 def _cell(value: Any) -> str:

@@ -13,8 +13,6 @@ from urllib.parse import urlsplit, urlunsplit
 import typer
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 import mlpilot
 from mlpilot.cli import _output
@@ -134,7 +132,7 @@ def _settings_document(settings: Settings | None) -> dict[str, Any] | None:
     return {
         "home": str(settings.home),
         "store_uri": _hide_password(settings.store_uri),
-        "artifacts_uri": _hide_url_password(settings.artifacts_uri),
+        "artifacts_uri": _hide_password(settings.artifacts_uri),
         "user": settings.user,
     }
 
@@ -162,18 +160,11 @@ def _describe(exc: Exception) -> str:
     return text if isinstance(exc, MlpilotError) else f"{type(exc).__name__}: {text}"
 
 
-def _hide_password(uri: str) -> str:
-    """The database URI with its password masked, as MetadataStore.safe_uri shows it."""
-    try:
-        return make_url(uri).render_as_string(hide_password=True)
-    except ArgumentError:
-        return uri
-
-
-def _hide_url_password(url: str) -> str:
+def _hide_password(url: str) -> str:
+    """``url`` (a database URI or an artifact store URL) with its password masked."""
     parts = urlsplit(url)
     if parts.password is None:
         return url
-    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
-    netloc += f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=netloc))
+    # Keep what follows the credentials as written (an IPv6 host's brackets, the port).
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))

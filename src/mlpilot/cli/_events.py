@@ -10,7 +10,6 @@ from rich.table import Table
 
 from mlpilot.cli import _output
 from mlpilot.cli._state import state
-from mlpilot.store import read_events
 
 # Characters of the payload shown in a table cell.
 _PAYLOAD_WIDTH = 120
@@ -29,8 +28,8 @@ def events_command(
     as_json: _output.JsonOption = False,
 ) -> None:
     """Print the events table, newest last: time, kind, object, actor, payload."""
-    metadata = state(ctx).store().metadata
-    rows = read_events(metadata, kind, limit=limit)
+    records = state(ctx).store().events
+    rows = records.read(kind, limit=limit)
     if as_json and not follow:
         _output.print_json([r.to_dict() for r in rows])
         return
@@ -41,7 +40,7 @@ def events_command(
     try:
         while True:
             time.sleep(1.0)
-            rows = read_events(metadata, kind, after=last)
+            rows = records.read(kind, after=last)
             if rows:
                 _print(rows, as_json, header=False)
                 last = rows[-1].id

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import typer
 from rich.table import Table
 
@@ -21,7 +19,7 @@ def list_experiments(ctx: typer.Context, as_json: _output.JsonOption = False) ->
     """
     experiments = state(ctx).client().list_experiments()
     if as_json:
-        _output.print_json([dataclasses.asdict(e) for e in experiments])
+        _output.print_json([experiment.to_dict() for experiment in experiments])
         return
     if not experiments:
         _output.stderr().print("No experiments yet: start a run to create one.")

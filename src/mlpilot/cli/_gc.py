@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from contextlib import nullcontext
 from typing import Annotated
 
@@ -39,15 +38,9 @@ def gc(
     console = _output.stderr()
     spinner = console.status("Looking for unreferenced blobs...")
     with spinner if console.is_terminal else nullcontext():
-        report = collect_garbage(
-            store.metadata,
-            store.artifacts,
-            grace_s=grace_seconds,
-            dry_run=dry_run,
-            actor=store.settings.user,
-        )
+        report = collect_garbage(store, grace_s=grace_seconds, dry_run=dry_run)
     if as_json:
-        _output.print_json(dataclasses.asdict(report) | {"artifacts_uri": store.artifacts.url})
+        _output.print_json(report.to_dict() | {"artifacts_uri": store.artifacts.url})
         return
     verb = "Would remove" if dry_run else "Removed"
     _output.stdout().print(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -21,7 +21,7 @@ from mlpilot.evaluate import (
     predict,
     write_evaluation_report,
 )
-from mlpilot.registry import CHAMPION, ModelRegistry, VersionRecord, model_card, promote
+from mlpilot.registry import CHAMPION, ModelRegistry, model_card, promote
 from mlpilot.schedule import parse_duration
 from mlpilot.serve import compare_traffic
 from mlpilot.store import now_ms
@@ -50,18 +50,7 @@ def list_models(ctx: typer.Context, as_json: _output.JsonOption = False) -> None
     """Registered models with their versions and aliases."""
     models = _registry(ctx).list_models()
     if as_json:
-        _output.print_json(
-            [
-                {
-                    "name": m.name,
-                    "latest_version": m.latest_version,
-                    "aliases": m.aliases,
-                    "scoring": m.scoring.to_dict(),
-                    "gate": m.gate.to_dict(),
-                }
-                for m in models
-            ]
-        )
+        _output.print_json([m.to_dict() for m in models])
         return
     if not models:
         _output.stderr().print("No models yet; register one with ModelRegistry.register.")
@@ -79,31 +68,15 @@ def list_models(ctx: typer.Context, as_json: _output.JsonOption = False) -> None
 
 @app.command("show")
 def show(ctx: typer.Context, name: NameArgument, as_json: _output.JsonOption = False) -> None:
-    """A model: its scoring, gate, aliases and how they moved."""
+    """A model: its scoring, gate, aliases, how they moved and the gate's decisions."""
     registry = _registry(ctx)
     model = registry.get_model(name)
     moves = registry.moves(name)
     if as_json:
+        decisions = registry.records.decisions(name)
         _output.print_json(
-            {
-                "name": model.name,
-                "scoring": model.scoring.to_dict(),
-                "gate": model.gate.to_dict(),
-                "aliases": model.aliases,
-                "latest_version": model.latest_version,
-                "moves": [
-                    {
-                        "alias": m.alias,
-                        "version": m.version,
-                        "previous": m.previous,
-                        "kind": m.kind,
-                        "ts_ms": m.ts_ms,
-                        "actor": m.actor,
-                        "reason": m.reason,
-                    }
-                    for m in moves
-                ],
-            }
+            model.to_dict()
+            | {"moves": [m.to_dict() for m in moves], "decisions": [d.to_dict() for d in decisions]}
         )
         return
     console = _output.stdout()
@@ -129,7 +102,7 @@ def versions(ctx: typer.Context, name: NameArgument, as_json: _output.JsonOption
     """A model's versions: run, data, composite with its interval, aliases."""
     found = _registry(ctx).versions(name)
     if as_json:
-        _output.print_json([_version_json(v) for v in found])
+        _output.print_json([v.to_dict() for v in found])
         return
     table = Table(box=None, header_style="bold")
     for column in ("version", "aliases", "composite", "interval", "dataset", "run", "registered"):
@@ -165,10 +138,9 @@ def promote_command(
 ) -> None:
     """Move an alias to a version if it passes the model's gate against the current one,
     both scored on the same rows of a dataset version; exits 1 if it is refused."""
-    registry = _registry(ctx)
-    data = load_split(registry.client, on, target, split=split)
+    client = state(ctx).client()
+    data = load_split(client, on, target, split=split)
     result = promote(
-        registry,
         name,
         version,
         data.features,
@@ -176,6 +148,7 @@ def promote_command(
         alias=alias,
         override_reason=override_reason,
         data=data.label,
+        client=client,
     )
     if as_json:
         _output.print_json(result.to_dict())
@@ -192,7 +165,7 @@ def promote_command(
         for check in result.decision.checks:
             mark = Text("✓", style="green") if check.passed else Text("✗", style="red")
             console.print(Text.assemble("  ", mark, f" {check.name}: {check.detail}"))
-        where = registry.get_model(name).aliases.get(alias)
+        where = ModelRegistry(client).get_model(name).aliases.get(alias)
         console.print(f"{name}@{alias} is version {where}")
     if not result.promoted:
         raise typer.Exit(1)
@@ -218,7 +191,7 @@ def card(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write it to a file.")] = None,
 ) -> None:
     """The model card of a version, from the registry's record."""
-    text = model_card(_registry(ctx), uri, fmt="html" if as_html else "markdown")
+    text = model_card(uri, fmt="html" if as_html else "markdown", client=state(ctx).client())
     if out is None:
         typer.echo(text)
     else:
@@ -250,7 +223,7 @@ def traffic(
     client = state(ctx).client()
     ModelRegistry(client).get_model(name)  # an unknown model is an error, not "no traffic"
     since_ms = now_ms() - int(parse_duration(since, "--since") * 1000)
-    found = compare_traffic(client.store.metadata, name, since_ms=since_ms)
+    found = compare_traffic(name, since_ms=since_ms, client=client)
     if as_json:
         _output.print_json(found.to_dict())
         return
@@ -322,9 +295,9 @@ def evaluate_command(
     mlpilot evaluate 3f9c2a1b --on breast-cancer@v1 --target target -w accuracy=0.3
     -w precision=0.3 -w recall=0.4
     """
+    scoring = Scoring(task, _parse_weights(weight or []))
     client = state(ctx).client()
     run_id = client.resolve_run_id(run_id)
-    scoring = Scoring(task, _parse_weights(weight or []))
     data = load_split(client, on, target, split=split)
     fitted = client.load_model(run_id, model)
     result = evaluate(
@@ -370,20 +343,3 @@ def _parse_weights(pairs: list[str]) -> dict[str, float]:
 
 def _weights(scoring: Scoring) -> str:
     return " + ".join(f"{w:g}·{m}" for m, w in scoring.weights.items())
-
-
-def _version_json(v: VersionRecord) -> dict[str, Any]:
-    return {
-        "model": v.model,
-        "version": v.version,
-        "aliases": v.aliases,
-        "run_id": v.run_id,
-        "digest": v.digest,
-        "flavor": v.flavor,
-        "dataset": v.dataset,
-        "evaluation": None if v.evaluation is None else v.evaluation.to_dict(),
-        "signature": None if v.signature is None else v.signature.to_dict(),
-        "environment": v.environment,
-        "created_ms": v.created_ms,
-        "created_by": v.created_by,
-    }

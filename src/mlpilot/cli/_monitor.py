@@ -136,7 +136,7 @@ def list_monitors(ctx: typer.Context, as_json: _output.JsonOption = False) -> No
             m.reference,
             _window(m),
             ", ".join(m.features),
-            "; ".join(f"{r.name}: {r.when}" for r in m.rules) or _output.DASH,
+            "; ".join(f"{r['name']}: {r['when']}" for r in m.rules) or _output.DASH,
         )
     _output.stdout().print(table)
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -58,7 +57,10 @@ def run(
             "--param",
             "-p",
             metavar="NAME=VALUE",
-            help="A pipeline parameter (repeatable); VALUE is read as JSON, else as text.",
+            help=(
+                'A pipeline parameter (repeatable). VALUE is JSON (a list: \'["a","b"]\'), '
+                "or plain text for a parameter annotated str."
+            ),
         ),
     ] = None,
     executor: _output.ExecutorOption = None,
@@ -80,19 +82,24 @@ def run(
     mlpilot pipelines run flows.py:train --param families='["logreg","forest"]' --deadline 30m
     """
     found = load_pipeline(target)
+    params = found.parse_params(_params(param or []))
     client = state(ctx).client()
-    with _LiveProgress(client, quiet=as_json) as live:
-        result = found.run(
-            _params(param or []),
-            executor=executor or "local",
-            policy=policy,
-            deadline=deadline,
-            cpus=cpus,
-            experiment=experiment,
-            client=client,
-            observer=live.update,
-            on_start=live.start,
-        )
+    live = _LiveProgress(client, quiet=as_json)
+    try:
+        with live:
+            result = found.run(
+                params,
+                executor=executor or "local",
+                policy=policy,
+                deadline=deadline,
+                cpus=cpus,
+                experiment=experiment,
+                client=client,
+                observer=live.update,
+                on_start=live.start,
+            )
+    except KeyboardInterrupt:
+        _interrupted(live.run, as_json)
     _report(result, as_json)
 
 
@@ -107,11 +114,15 @@ def resume(
     """Finish a stopped run (its driver was killed, or it failed): every task that
     completed keeps its output; only the others run."""
     client = state(ctx).client()
-    with _LiveProgress(client, quiet=as_json) as live:
-        live.start(PipelineRun(client.resolve_run_id(run_id), "", "running", client))
-        result = resume_pipeline(
-            run_id, executor=executor, cpus=cpus, client=client, observer=live.update
-        )
+    live = _LiveProgress(client, quiet=as_json)
+    try:
+        with live:
+            live.start(PipelineRun(client.resolve_run_id(run_id), "", "running", client))
+            result = resume_pipeline(
+                run_id, executor=executor, cpus=cpus, client=client, observer=live.update
+            )
+    except KeyboardInterrupt:
+        _interrupted(live.run, as_json)
     _report(result, as_json)
 
 
@@ -139,7 +150,7 @@ def list_runs(
     runs = records.list_runs(pipeline, limit)
     counts = records.counts([r.run_id for r in runs])
     if as_json:
-        _output.print_json([_run_json(r, counts[r.run_id]) for r in runs])
+        _output.print_json([r.to_dict() | {"tasks_by_status": counts[r.run_id]} for r in runs])
         return
     if not runs:
         _output.stderr().print("No pipeline runs yet.")
@@ -171,8 +182,9 @@ def show(ctx: typer.Context, run_id: RunIdArgument, as_json: _output.JsonOption 
     record = records.get(client.resolve_run_id(run_id))
     tasks = records.tasks(record.run_id)
     if as_json:
-        document = _run_json(record, Counter(t.status for t in tasks))
-        document["tasks"] = [_task_json(t) for t in tasks]
+        document = record.to_dict()
+        document["tasks_by_status"] = dict(Counter(t.status for t in tasks))
+        document["tasks"] = [t.to_dict() for t in tasks]
         _output.print_json(document)
         return
     console = _output.stdout()
@@ -195,22 +207,30 @@ def show(ctx: typer.Context, run_id: RunIdArgument, as_json: _output.JsonOption 
 # -- helpers -----------------------------------------------------------------------------
 
 
-def _params(pairs: list[str]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
+def _params(pairs: list[str]) -> dict[str, str]:
+    """``NAME=VALUE`` pairs as text by name; the pipeline reads each by its annotation."""
+    params: dict[str, str] = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
         if not sep or not name:
             raise InvalidInputError(f"--param takes NAME=VALUE, not {pair!r}")
-        try:
-            params[name] = json.loads(text)
-        except ValueError:
-            params[name] = text
+        params[name] = text
     return params
 
 
 def _records(ctx: typer.Context) -> PipelineRecords:
-    cli = state(ctx)
-    return PipelineRecords(cli.store().metadata, cli.settings().user)
+    return state(ctx).store().pipelines
+
+
+def _interrupted(run: PipelineRun | None, as_json: bool) -> NoReturn:
+    """After Ctrl-C: say which run stopped and how to finish it, and exit 130."""
+    if run is not None:
+        if as_json:
+            _output.print_json({"run_id": run.id, "status": "killed"})
+        console = _output.stderr()
+        console.print(Text.assemble(f"run {run.id} ", _output.status("killed")))
+        console.print(f"finish it with: mlpilot pipelines resume {run.id}")
+    raise typer.Exit(130)
 
 
 def _report(result: PipelineRun, as_json: bool) -> None:
@@ -244,55 +264,6 @@ def _task_counts(counts: Any) -> str:
         f"{counts[s]} {s}" for s in ("cached", "failed", "skipped", "cancelled") if counts.get(s)
     ]
     return ", ".join(parts)
-
-
-def _run_json(record: PipelineRunRecord, counts: Any) -> dict[str, Any]:
-    return {
-        "run_id": record.run_id,
-        "pipeline": record.pipeline,
-        "experiment": record.experiment,
-        "status": record.status,
-        "source": record.source,
-        "params": record.params,
-        "policy": record.policy,
-        "executor": record.executor,
-        "deadline_ms": record.deadline_ms,
-        "start_ms": record.start_ms,
-        "end_ms": record.end_ms,
-        "tasks_by_status": dict(counts),
-    }
-
-
-def _task_json(task: TaskRecord) -> dict[str, Any]:
-    return {
-        "name": task.name,
-        "step": task.step,
-        "status": task.status,
-        "upstream": task.upstream,
-        "cache_key": task.cache_key,
-        "output_digest": task.output_digest,
-        "output_size": task.output_size,
-        "cached_from": task.cached_from,
-        "start_ms": task.start_ms,
-        "end_ms": task.end_ms,
-        "error": task.error,
-        "attempts": [
-            {
-                "attempt": a.attempt,
-                "status": a.status,
-                "node": a.node,
-                "cpus": a.resources.cpus,
-                "gpus": a.resources.gpus,
-                "memory_mb": a.resources.memory_mb,
-                "start_ms": a.start_ms,
-                "end_ms": a.end_ms,
-                "cpu_seconds": a.cpu_seconds,
-                "peak_rss_mb": a.peak_rss_mb,
-                "error": a.error,
-            }
-            for a in task.attempts
-        ],
-    }
 
 
 def _dag(record: PipelineRunRecord, tasks: list[TaskRecord]) -> Tree:
@@ -338,7 +309,7 @@ def _task_line(task: TaskRecord, run_status: str) -> Text:
         if last.cpu_seconds is not None and last.seconds:
             used = f", used {last.cpu_seconds / last.seconds:.1f}"
         memory = f", peak {last.peak_rss_mb:.0f} MB" if last.peak_rss_mb else ""
-        line.append(f"  {last.resources.cpus} cpu{used}{memory}", style="dim")
+        line.append(f"  {last.cpus} cpu{used}{memory}", style="dim")
         if last.node:
             line.append(f"  on {last.node}", style="dim")
         if len(task.attempts) > 1:
@@ -366,6 +337,8 @@ class _LiveProgress:
             console=_output.stderr(),
             disable=quiet,
         )
+        #: The run being drawn, once it has started.
+        self.run: PipelineRun | None = None
         self.bars: dict[str, Any] = {}
         self.step_of: dict[str, str] = {}
         self.status: dict[str, str] = {}
@@ -379,6 +352,7 @@ class _LiveProgress:
         self.progress.stop()
 
     def start(self, run: PipelineRun) -> None:
+        self.run = run
         if run.late:
             shown = ", ".join(run.late[:5]) + (" …" if len(run.late) > 5 else "")
             self.progress.console.print(

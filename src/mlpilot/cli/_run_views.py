@@ -20,13 +20,18 @@ KEY_COLUMNS = 3
 _NAME_WIDTH = 24
 
 
+#: The fields ``runs show --json`` gives of each child run.
+SUMMARY_FIELDS = ("id", "name", "status", "start_ms")
+
+
 def run_json(run: RunRecord) -> dict[str, Any]:
     """A run as a JSON object: its stored fields (times in UTC ms) and ``duration_ms``."""
-    return dataclasses.asdict(run) | {"duration_ms": run.duration_ms}
+    return run.to_dict()
 
 
 def run_summary_json(run: RunRecord) -> dict[str, Any]:
-    return {"id": run.id, "name": run.name, "status": run.status, "start_ms": run.start_ms}
+    document = run.to_dict()
+    return {field: document[field] for field in SUMMARY_FIELDS}
 
 
 def common_keys(mappings: Iterable[Mapping[str, Any]], count: int) -> list[str]:

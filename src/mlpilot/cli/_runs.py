@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Annotated
 
@@ -14,7 +14,7 @@ from mlpilot.cli._compare import compare_document, compare_table
 from mlpilot.cli._run_views import run_json, run_summary_json, run_view, runs_table
 from mlpilot.cli._state import state
 from mlpilot.errors import NotFoundError
-from mlpilot.tracking import RunRecord
+from mlpilot.tracking import OrderKeyWarning, RunRecord
 
 app = typer.Typer(no_args_is_help=True, help="List, show, compare and delete runs.")
 
@@ -47,7 +47,8 @@ def list_runs(
             "--order-by",
             "-o",
             metavar="FIELD [ASC|DESC]",
-            help='e.g. "metrics.acc DESC" (repeatable); newest first by default.',
+            help='e.g. "metrics.acc DESC" (repeatable; ASCENDING and DESCENDING work too, '
+            "runs without the field come last); newest first by default.",
         ),
     ] = None,
     limit: Annotated[int, typer.Option(min=0, help="Show at most this many runs.")] = 100,
@@ -61,17 +62,23 @@ def list_runs(
 
         mlpilot runs list -e churn -f "metrics.auc > 0.9" -o "metrics.auc DESC"
     """
-    runs = (
-        state(ctx)
-        .client()
-        .search_runs(
+    client = state(ctx).client()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", OrderKeyWarning)
+        runs = client.search_runs(
             experiment=experiment or None,
             filter=filter_text,
             order_by=order_by or (),
             max_results=limit,
             offset=offset,
         )
-    )
+    for warning in caught:
+        if issubclass(warning.category, OrderKeyWarning):
+            _output.stderr().print(f"warning: {warning.message}", style="yellow", markup=False)
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     if as_json:
         _output.print_json([run_json(run) for run in runs])
         return
@@ -102,7 +109,7 @@ def show_run(
     children = client.search_runs(filter=f"parent_id = '{run.id}'", order_by=["start_ms"])
     if as_json:
         document = run_json(run)
-        document["artifacts"] = [dataclasses.asdict(a) for a in artifacts]
+        document["artifacts"] = [artifact.to_dict() for artifact in artifacts]
         document["children"] = [run_summary_json(child) for child in children]
         _output.print_json(document)
         return

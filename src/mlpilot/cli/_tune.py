@@ -12,7 +12,7 @@ from rich.text import Text
 
 from mlpilot.cli import _output
 from mlpilot.cli._state import state
-from mlpilot.tune import PRUNERS, SAMPLERS, Study, StudyRecords, TrialRecord, resume_study, tune
+from mlpilot.tune import PRUNERS, SAMPLERS, Study, TrialRecord, resume_study, tune
 
 app = typer.Typer(no_args_is_help=True, help="Run, list, show and resume hyperparameter studies.")
 
@@ -150,12 +150,11 @@ def list_studies(
     as_json: _output.JsonOption = False,
 ) -> None:
     """List studies, newest first, with their trials and best value."""
-    cli = state(ctx)
-    client = cli.client()
-    records = StudyRecords(cli.store().metadata)
+    client = state(ctx).client()
+    records = client.store.studies
     studies = [Study(r, records.trials(r.run_id), client) for r in records.recent(limit)]
     if as_json:
-        _output.print_json([_study_json(s) for s in studies])
+        _output.print_json([s.to_dict() for s in studies])
         return
     if not studies:
         _output.stderr().print("No studies yet; start one with `mlpilot tune run`.")
@@ -196,9 +195,9 @@ def show(ctx: typer.Context, study: StudyArgument, as_json: _output.JsonOption =
     client = state(ctx).client()
     found = Study.load(study, client=client)
     if as_json:
-        document = _study_json(found)
+        document = found.to_dict()
         document["importances"] = found.importances() if len(found.directions) == 1 else {}
-        document["trials"] = [_trial_json(t) for t in found.trials]
+        document["trials"] = [t.to_dict() for t in found.trials]
         _output.print_json(document)
         return
     console = _output.stdout()
@@ -313,7 +312,7 @@ class _LiveTrials:
 
 def _summary(study: Study, as_json: bool) -> None:
     if as_json:
-        _output.print_json(_study_json(study))
+        _output.print_json(study.to_dict())
     else:
         console = _output.stderr()
         console.print(
@@ -367,43 +366,3 @@ def _param(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
-
-
-def _study_json(study: Study) -> dict[str, Any]:
-    record = study.record
-    best: Any = None
-    if study.complete and len(study.directions) == 1:
-        best = _trial_json(study.best_trial)
-    elif study.complete:
-        best = [_trial_json(t) for t in study.pareto_front]
-    return {
-        "study_id": study.id,
-        "name": study.name,
-        "experiment": record.experiment,
-        "status": study.status,
-        "objective": record.objective,
-        "directions": study.directions,
-        "metrics": record.metrics,
-        "sampler": record.sampler,
-        "pruner": record.pruner,
-        "budget": record.budget,
-        "space": record.space,
-        "trials_by_state": study.counts(),
-        "best": best,
-        "start_ms": record.start_ms,
-        "end_ms": record.end_ms,
-    }
-
-
-def _trial_json(trial: TrialRecord) -> dict[str, Any]:
-    return {
-        "number": trial.number,
-        "run_id": trial.run_id,
-        "state": trial.state,
-        "params": trial.params,
-        "values": trial.values,
-        "cpus": trial.cpus,
-        "start_ms": trial.start_ms,
-        "end_ms": trial.end_ms,
-        "error": trial.error,
-    }

@@ -10,6 +10,7 @@ is better on this data, not whether two intervals happen to overlap.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,9 +51,13 @@ class Scoring:
     The composite is ``sum(weight * metric)``, with a metric where lower is better
     (log loss, RMSE) counted negatively, so that a higher composite is always better.
 
+    A weight says how much a metric counts, never in which direction (the metric's
+    own direction decides that): weights are non-negative with a positive sum.
+
     Raises:
         InvalidInputError: An unknown task, a weight for a metric the task's suite does
-            not have, or weights that are not finite numbers.
+            not have, a weight that is not a finite number (numpy numbers are numbers)
+            or is negative, or weights that are all zero.
     """
 
     task: str = "classification"
@@ -72,11 +77,27 @@ class Scoring:
                     f"its metrics: {', '.join(suite)}"
                 )
             if (
-                isinstance(weight, bool)
-                or not isinstance(weight, int | float)
-                or not (np.isfinite(weight))
+                isinstance(weight, bool | np.bool_)
+                or not isinstance(weight, numbers.Real)
+                or not np.isfinite(float(weight))
             ):
-                raise InvalidInputError(f"the weight of {name!r} must be a number, not {weight!r}")
+                raise InvalidInputError(
+                    f"the weight of {name!r} must be a finite number, not {weight!r}"
+                )
+            if weight < 0:
+                lower = (
+                    ""
+                    if suite[name].higher_is_better
+                    else (f"; {name} counts against a model already, as lower is better")
+                )
+                raise InvalidInputError(
+                    f"the weight of {name!r} is {weight!r}; weights are >= 0{lower}"
+                )
+        if not sum(float(w) for w in weights.values()) > 0:
+            raise InvalidInputError(
+                "the composite's weights are all zero, so every model would score 0; "
+                "give at least one metric a positive weight"
+            )
         object.__setattr__(self, "weights", {k: float(v) for k, v in weights.items()})
 
     @property

@@ -7,13 +7,13 @@ from mlpilot.monitor._monitor import (
     create_monitor,
     run_once,
 )
-from mlpilot.monitor._records import AlertRecord, Monitor, WindowResult
 from mlpilot.monitor._report import write_window_report
 from mlpilot.monitor._rules import METRICS, Condition, Rule
 from mlpilot.monitor.actions import (
     ACTIONS,
     Action,
     AlertContext,
+    RecordAction,
     RetrainAction,
     RollbackAction,
     WebhookAction,
@@ -36,6 +36,7 @@ from mlpilot.monitor.drift import (
     Window,
     check_drift,
 )
+from mlpilot.store.base._monitors import AlertRecord, Monitor, RetrainRecord, WindowResult
 
 __all__ = [
     "ACTIONS",
@@ -47,7 +48,9 @@ __all__ = [
     "Condition",
     "Monitor",
     "Monitors",
+    "RecordAction",
     "RetrainAction",
+    "RetrainRecord",
     "RollbackAction",
     "Rule",
     "WebhookAction",

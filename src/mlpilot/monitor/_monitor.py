@@ -24,21 +24,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
 
-from mlpilot.errors import ConflictError, InvalidInputError, NotFoundError
+from mlpilot.errors import ConflictError, InvalidInputError
 from mlpilot.monitor import _spec
-from mlpilot.monitor._records import AlertRecord, Monitor, MonitorRecords, WindowResult
-from mlpilot.monitor._rules import Rule, firings
+from mlpilot.monitor._rules import Rule, firings, rules_of
 from mlpilot.monitor._scoring import evaluate_window, performance, prediction_values
 from mlpilot.monitor._scoring import window_features as window_features  # for _report
 from mlpilot.monitor._windows import cut, reread
 from mlpilot.monitor.actions import AlertContext, action_from_spec
 from mlpilot.monitor.drift import ReferenceProfile
 from mlpilot.monitor.drift._base import positive, significance
-from mlpilot.store import _schema as db
-from mlpilot.store import now_ms, read_predictions, record_labels
+from mlpilot.store._metadata import now_ms
 from mlpilot.store._predictions import json_safe
+from mlpilot.store.base._monitors import AlertRecord, Monitor, WindowResult
 from mlpilot.tracking import TrackingClient
 
 _log = logging.getLogger(__name__)
@@ -55,8 +53,7 @@ class Monitors:
 
     def __init__(self, client: TrackingClient | None = None) -> None:
         self.client = client or TrackingClient()
-        self.metadata = self.client.store.metadata
-        self.records = MonitorRecords(self.metadata, self.client.settings.user)
+        self.records = self.client.store.monitors
 
     # -- monitors --------------------------------------------------------------------
 
@@ -143,7 +140,7 @@ class Monitors:
             min_labels=min_labels,
             latency_p99_ms=latency_p99_ms,
             prediction_column=prediction,
-            rules=parsed,
+            rules=tuple(rule.to_spec() for rule in parsed),
             profile_digest=blob.digest,
             created_ms=now_ms(),
             created_by=self.client.settings.user,
@@ -183,16 +180,18 @@ class Monitors:
         found = self._monitor(monitor)
         self._settle(found)
         profile = self.profile(found)
-        index, from_ms, from_skip = self.records.last_position(found.name)
-        frame = read_predictions(self.metadata, found.model, since_ms=from_ms, labels=True)
-        rows = [
-            {**piece.position, **evaluate_window(found, profile, piece.rows)}
+        index, from_ms, from_skip = self.records.next_position(found.name)
+        frame = self.client.store.predictions.read(found.model, since_ms=from_ms, labels=True)
+        new = [
+            WindowResult(
+                monitor=found.name, **piece.position, **evaluate_window(found, profile, piece.rows)
+            )
             for piece in cut(found, frame, index, from_ms, from_skip)
         ]
-        self.records.add_windows(found.name, rows)
-        rescored = self._rescore(found, index, len(rows))
+        self.records.add_windows(found.name, new)
+        rescored = self._rescore(found, index, len(new))
         first = min([*rescored, index])
-        recent = self.records.windows(found.name, last=len(rows) + RESCORE_WINDOWS)
+        recent = self.records.windows(found.name, last=len(new) + RESCORE_WINDOWS)
         raised = self._apply_rules(found, first)
         return [
             dataclasses.replace(
@@ -211,11 +210,7 @@ class Monitors:
     def window_frame(self, monitor: str | Monitor, index: int) -> pd.DataFrame:
         """The logged rows of one stored window, with their labels."""
         found = self._monitor(monitor)
-        stored = self.records.window_rows(found.name)
-        row = next((r for r in stored if r.window_index == index), None)
-        if row is None:
-            raise NotFoundError(f"monitor {found.name!r} has no window {index}")
-        return reread(self.metadata, found, row)
+        return reread(self.client.store.predictions, found, self.records.window(found.name, index))
 
     # -- alerts and labels -----------------------------------------------------------
 
@@ -245,7 +240,7 @@ class Monitors:
         """
         if not self.records.exists(monitor_or_model):
             self._check_model(monitor_or_model)
-        return record_labels(self.metadata, labels)
+        return self.client.store.predictions.record_labels(labels)
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -256,90 +251,76 @@ class Monitors:
         """The registered model's task, or None for a model only the log knows."""
         if not isinstance(model, str) or not model:
             raise InvalidInputError(f"a model name is text, got {model!r}")
-        with self.metadata.read() as conn:
-            scoring = conn.execute(
-                select(db.registered_models.c.scoring).where(db.registered_models.c.name == model)
-            ).scalar()
-            if scoring is not None:
-                task = scoring.get("task") if isinstance(scoring, dict) else None
-                return task if task in _spec.TASKS else None
-            logged = conn.execute(
-                select(db.predictions.c.id).where(db.predictions.c.model == model).limit(1)
-            ).first()
-        if logged is None:
-            raise NotFoundError(
-                f"no model named {model!r} in the registry or the prediction log; register "
-                "it first (`mlpilot models list` shows the registered ones)"
-            )
-        return None
+        task = self.records.model_task(model)
+        return task if task in _spec.TASKS else None
 
     def _apply_rules(self, monitor: Monitor, first: int) -> list[AlertRecord]:
         """Raise the alerts the rules call for on windows ``first`` and later, and run
-        their actions."""
-        if not monitor.rules:
+        their actions (``record`` first, whether a rule names it or not)."""
+        rules = rules_of(monitor)
+        if not rules:
             return []
-        longest = max(rule.windows for rule in monitor.rules)
-        history = self.records.window_rows(monitor.name, last=RESCORE_WINDOWS + 10 * longest)
-        known = [r.window_index for r in history]
-        if known and known[0] > first - longest:
-            history = self.records.window_rows(monitor.name)
+        longest = max(rule.windows for rule in rules)
+        history = self.records.windows(monitor.name, last=RESCORE_WINDOWS + 10 * longest)
+        if history and history[0].index > first - longest:
+            history = self.records.windows(monitor.name)
         windows = [
             {
-                "index": r.window_index,
-                "end_ms": r.end_ms,
-                "rows": r.rows,
-                "results": r.results,
-                "drifted_columns": r.drifted_columns,
-                "performance": r.performance,
-                "latency": r.latency,
+                "index": w.index,
+                "end_ms": w.end_ms,
+                "rows": w.rows,
+                "results": w.results,
+                "drifted_columns": w.drifted_columns,
+                "performance": w.performance,
+                "latency": w.latency,
             }
-            for r in history
+            for w in history
         ]
         raised = []
-        for rule in monitor.rules:
+        for rule in rules:
             columns = rule.columns(monitor.features)
             earlier = self.records.rule_alerts(monitor.name, rule.name)
             subject = f"{monitor.name} ({monitor.model})"
+            actions = rule.actions
             for firing in firings(rule, columns, windows, first, earlier, subject):
-                outcomes = [{"kind": "record", "status": "ok", "detail": "alert recorded"}]
-                outcomes += [
-                    {"kind": a.kind, "status": "pending", "detail": ""} for a in rule.actions
-                ]
                 alert = self.records.raise_alert(
-                    monitor,
+                    monitor.name,
                     rule.name,
                     firing.window_index,
                     firing.window_end_ms,
                     firing.message,
                     json_safe(firing.values),
-                    outcomes,
+                    [{"kind": a.name, "status": "pending", "detail": ""} for a in actions],
                 )
+                if alert is None:  # another process raised it at the same time
+                    continue
                 context = self._context(monitor, alert)
-                for position, action in enumerate(rule.actions, start=1):
+                for position, action in enumerate(actions):
                     try:
                         result = action.run(context)
                     except Exception as exc:  # an action's failure must not stop the others
-                        _log.exception("action %s of alert %d failed", action.kind, alert.id)
-                        result = {"kind": action.kind, "status": "failed", "detail": str(exc)}
+                        _log.exception("action %s of alert %d failed", action.name, alert.id)
+                        result = {"kind": action.name, "status": "failed", "detail": str(exc)}
                     self.records.set_action(alert.id, position, json_safe(result))
                 raised.append(self.records.alert(alert.id))
         return raised
 
     def _settle(self, monitor: Monitor) -> None:
         """Record the end of actions still running on the monitor's alerts."""
-        rules = {rule.name: rule for rule in monitor.rules}
+        rules = {rule.name: rule for rule in rules_of(monitor)}
         for alert in self.records.alerts(monitor.name, running_actions=True):
             rule = rules.get(alert.rule)
+            if rule is None:
+                continue
+            actions = rule.actions
             for position, result in enumerate(alert.actions):
-                if result.get("status") != "running" or rule is None:
+                if result.get("status") != "running" or position >= len(actions):
                     continue
-                if position - 1 >= len(rule.actions):
-                    continue
-                action = action_from_spec(rule.actions[position - 1].to_spec())
+                action = action_from_spec(actions[position].to_spec())
                 try:
                     final = action.settle(self._context(monitor, alert), result)
                 except Exception as exc:
-                    _log.exception("settling action %s of alert %d failed", action.kind, alert.id)
+                    _log.exception("settling action %s of alert %d failed", action.name, alert.id)
                     final = {**result, "status": "failed", "detail": str(exc)}
                 if final is not None:
                     self.records.set_action(alert.id, position, json_safe(final))
@@ -359,16 +340,16 @@ class Monitors:
     def _rescore(self, monitor: Monitor, first_new: int, new: int) -> set[int]:
         """Score again the earlier windows' labelled rows; the indexes that changed."""
         earlier = [
-            row
-            for row in self.records.window_rows(monitor.name, last=RESCORE_WINDOWS + new)
-            if first_new - RESCORE_WINDOWS <= row.window_index < first_new
+            window
+            for window in self.records.windows(monitor.name, last=RESCORE_WINDOWS + new)
+            if first_new - RESCORE_WINDOWS <= window.index < first_new
         ]
         updates = {}
-        for row in earlier:
-            frame = reread(self.metadata, monitor, row)
+        for window in earlier:
+            frame = reread(self.client.store.predictions, monitor, window)
             scored = performance(monitor, frame)
-            if scored != row.performance:
-                updates[row.window_index] = scored
+            if scored != window.performance:
+                updates[window.index] = scored
         self.records.set_performance(monitor.name, updates)
         return set(updates)
 

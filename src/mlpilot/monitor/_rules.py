@@ -21,6 +21,7 @@ from typing import Any
 
 from mlpilot.errors import InvalidInputError
 from mlpilot.monitor.actions import Action, action_from_spec
+from mlpilot.store.base._monitors import Monitor
 
 #: Metrics measured on each column a rule names (the largest or smallest of them counts).
 COLUMN_METRICS = {
@@ -61,6 +62,8 @@ _CONDITION = re.compile(
     r"\s*(?P<metric>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op><=|>=|==|!=|<|>)\s*"
     r"(?P<number>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*"
 )
+#: The action every alert runs first: storing it.
+_RECORD = "record"
 _RULE_KEYS = ("name", "when", "features", "windows", "actions", "cooldown_s", "max_per_day")
 
 
@@ -114,7 +117,8 @@ class Rule:
             a per-column condition holds when it holds for at least one of them. The
             column ``prediction`` is the model's output.
         windows: how many evaluable windows in a row the condition must hold for.
-        actions: what to do on firing; ``record`` (the alert row) always happens.
+        actions: what to do on firing, in order; ``record`` (storing the alert) always
+            comes first, whether it is named or not.
         cooldown_s: after firing, the rule stays quiet for windows ending within this
             many seconds of the one it fired on.
         max_per_day: at most this many alerts of the rule in any 24 hours of traffic.
@@ -127,6 +131,12 @@ class Rule:
     actions: tuple[Action, ...] = ()
     cooldown_s: float = 3600.0
     max_per_day: int | None = None
+
+    def __post_init__(self) -> None:
+        given = [action_from_spec(a) for a in self.actions]
+        record = next((a for a in given if a.name == _RECORD), None) or action_from_spec(_RECORD)
+        ordered = (record, *(a for a in given if a.name != _RECORD))
+        object.__setattr__(self, "actions", ordered)
 
     @property
     def condition(self) -> Condition:
@@ -162,16 +172,14 @@ class Rule:
         per_day = spec.get("max_per_day")
         if per_day is not None:
             per_day = _count(per_day, f"rule {name!r}: max_per_day", minimum=1)
-        raw_actions = spec.get("actions", ["record"])
+        raw_actions = spec.get("actions", [_RECORD])
         if isinstance(raw_actions, str | Mapping):
             raw_actions = [raw_actions]
         if not isinstance(raw_actions, Sequence):
             raise InvalidInputError(f"rule {name!r}: actions is a list, got {raw_actions!r}")
-        actions = tuple(
-            action_from_spec(a) for a in raw_actions if not (isinstance(a, str) and a == "record")
-        )
-        kinds = [a.kind for a in actions]
-        if "retrain" in kinds and kinds.count("retrain") > 1:
+        actions = tuple(action_from_spec(a) for a in raw_actions)
+        names = [a.name for a in actions]
+        if names.count("retrain") > 1:
             raise InvalidInputError(f"rule {name!r} asks to retrain twice")
         return cls(name, str(condition), features, windows, actions, float(cooldown), per_day)
 
@@ -181,7 +189,7 @@ class Rule:
             "when": self.when,
             "features": self.features if isinstance(self.features, str) else list(self.features),
             "windows": self.windows,
-            "actions": ["record", *(a.to_spec() for a in self.actions)],
+            "actions": [a.to_spec() for a in self.actions],
             "cooldown_s": self.cooldown_s,
             "max_per_day": self.max_per_day,
         }
@@ -203,6 +211,11 @@ class Rule:
                 f"rule {self.name!r} names columns the monitor does not test: "
                 f"{', '.join(unknown)}; it tests {', '.join(known)}"
             )
+
+
+def rules_of(monitor: Monitor) -> tuple[Rule, ...]:
+    """The monitor's rules, read from their stored form."""
+    return tuple(Rule.from_spec(spec) for spec in monitor.rules)
 
 
 def window_value(

@@ -17,9 +17,9 @@ from mlpilot.evaluate._metrics import (
     classification_columns,
     regression_columns,
 )
-from mlpilot.monitor._records import Monitor
 from mlpilot.monitor.drift import ReferenceProfile, check_drift
 from mlpilot.store._predictions import FIXED_COLUMNS, json_safe
+from mlpilot.store.base._monitors import Monitor
 
 _log = logging.getLogger(__name__)
 # Log columns a feature of the same name is logged beside, as ``feature.<name>``.

@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from mlpilot.monitor._records import Monitor
-from mlpilot.store import MetadataStore, read_predictions
+from mlpilot.store.base._monitors import Monitor, WindowResult
+from mlpilot.store.base._predictions import PredictionRecords
 
 # Empty time windows recorded in a row at most; a longer silence is skipped over.
 _MAX_EMPTY_WINDOWS = 100
@@ -38,17 +38,15 @@ def cut(
     return _time_windows(monitor.window["seconds"] * 1000, frame, index, from_ms, from_skip)
 
 
-def reread(metadata: MetadataStore, monitor: Monitor, row: Any) -> pd.DataFrame:
+def reread(log: PredictionRecords, monitor: Monitor, window: WindowResult) -> pd.DataFrame:
     """The logged rows of a stored window, read again with their labels."""
     by_rows = "rows" in monitor.window
-    until = row.next_ms + 1 if by_rows else row.end_ms
-    frame = read_predictions(
-        metadata, monitor.model, since_ms=row.from_ms, until_ms=until, labels=True
-    )
+    until = window.next_ms + 1 if by_rows else window.end_ms
+    frame = log.read(monitor.model, since_ms=window.from_ms, until_ms=until, labels=True)
     if by_rows:
-        rows: pd.DataFrame = frame.iloc[row.from_skip : row.from_skip + row.rows]
+        rows: pd.DataFrame = frame.iloc[window.from_skip : window.from_skip + window.rows]
     else:
-        rows = frame[frame["ts_ms"] >= row.start_ms]
+        rows = frame[frame["ts_ms"] >= window.start_ms]
     return rows
 
 
@@ -119,7 +117,7 @@ def _position(
 ) -> dict[str, Any]:
     """A window's place in the log, as its stored columns."""
     return {
-        "window_index": index,
+        "index": index,
         "start_ms": start,
         "end_ms": end,
         "from_ms": from_ms,

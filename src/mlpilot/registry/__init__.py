@@ -2,18 +2,14 @@
 
 from mlpilot.registry._card import model_card
 from mlpilot.registry._promote import Promotion, promote
-from mlpilot.registry._registry import (
-    CHAMPION,
-    AliasMove,
-    ModelRecord,
-    ModelRegistry,
-    VersionRecord,
-)
+from mlpilot.registry._registry import CHAMPION, ModelRecord, ModelRegistry, VersionRecord
 from mlpilot.registry._signature import Signature
+from mlpilot.store.base._registry import AliasMove, GateDecision
 
 __all__ = [
     "CHAMPION",
     "AliasMove",
+    "GateDecision",
     "ModelRecord",
     "ModelRegistry",
     "Promotion",

@@ -9,12 +9,19 @@ from typing import Any
 
 from mlpilot.errors import InvalidInputError
 from mlpilot.registry._registry import ModelRegistry, VersionRecord
+from mlpilot.tracking import TrackingClient
 
 
-def model_card(registry: ModelRegistry, uri: str, *, fmt: str = "markdown") -> str:
-    """The card of the version ``uri`` names, as ``markdown`` or ``html``."""
+def model_card(uri: str, *, fmt: str = "markdown", client: TrackingClient | None = None) -> str:
+    """The card of the version ``uri`` names, as ``markdown`` or ``html``.
+
+    Args:
+        client: The client whose store holds the model (by default one opened from the
+            environment's settings).
+    """
     if fmt not in ("markdown", "html"):
         raise InvalidInputError(f"a model card is written as markdown or html, not {fmt!r}")
+    registry = ModelRegistry(client)
     version = registry.resolve(uri)
     model = registry.get_model(version.model)
     run = registry.client.get_run(version.run_id)

@@ -14,6 +14,7 @@ from mlpilot.errors import InvalidInputError
 from mlpilot.evaluate import Comparison, Evaluation, compare, evaluate
 from mlpilot.evaluate._gate import Decision
 from mlpilot.registry._registry import CHAMPION, ModelRegistry, VersionRecord
+from mlpilot.tracking import TrackingClient
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +46,6 @@ class Promotion:
 
 
 def promote(
-    registry: ModelRegistry,
     name: str,
     version: int | str,
     features: pd.DataFrame | np.ndarray,
@@ -56,13 +56,24 @@ def promote(
     data: str = "",
     resamples: int = 1000,
     seed: int = 0,
+    client: TrackingClient | None = None,
 ) -> Promotion:
     """Try to move ``name@alias`` to ``version`` through the model's gate.
 
     Both the challenger and the current holder of the alias are scored on ``features``
     and ``target`` with the same resamples. If the gate says no, the alias stays where
-    it is unless ``override_reason`` says why it should move anyway.
+    it is unless ``override_reason`` says why it should move anyway. The decision is
+    recorded either way (``ModelRegistry.records.decisions``).
+
+    Args:
+        client: The client whose store holds the model (by default one opened from the
+            environment's settings).
+
+    Raises:
+        ConflictError: The alias moved while the versions were being scored; the
+            decision no longer holds, so nothing is recorded.
     """
+    registry = ModelRegistry(client)
     model = registry.get_model(name)
     challenger = _version_of(registry, name, version)
     if challenger.signature is not None:
@@ -102,35 +113,25 @@ def promote(
         "evaluation": evaluation.to_dict(),
         "comparison": None if comparison is None else comparison.to_dict(),
     }
-    if decision.passed or overridden:
-        registry.set_alias(
-            name,
-            alias,
-            challenger.version,
-            kind="override" if overridden else "promote",
-            reason=override_reason or decision.summary(),
-            decision=record,
-        )
-    else:
-        with registry.metadata.write() as conn:
-            registry.metadata.record_event(
-                conn,
-                "model.promotion_refused",
-                "model",
-                name,
-                registry.actor,
-                alias=alias,
-                version=challenger.version,
-                champion=previous,
-                reason=decision.summary(),
-            )
+    moves = decision.passed or overridden
+    if moves:
+        registry.check_bytes(challenger, alias)
+    registry.records.record_decision(
+        name,
+        alias,
+        challenger.version,
+        champion=previous,
+        outcome="promote" if decision.passed else "override" if overridden else "refuse",
+        reason=override_reason if moves and override_reason else decision.summary(),
+        decision=record,
+    )
     return Promotion(
         name,
         alias,
         challenger.version,
         previous,
         decision,
-        decision.passed or overridden,
+        moves,
         overridden,
         evaluation,
         comparison,

@@ -3,27 +3,25 @@
 A version points at a run, at the model that run logged (by the sha256 of its bytes),
 at the dataset version it was trained on, and holds its evaluation, signature and
 environment. Aliases (``champion``, ``challenger``, any name) move between versions;
-every move is a row of ``alias_moves`` with who asked, why and the gate's numbers, so
-``rollback`` is one step and the history can be audited.
+every move is recorded with who asked, why and the gate's numbers, so ``rollback`` is
+one step and the history can be audited. The records live behind the store's
+``registry`` interface (:class:`mlpilot.store.base._registry.RegistryRecords`); this
+module turns their JSON back into scorings, gates, evaluations and signatures.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import platform
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select
-
 from mlpilot.errors import ConflictError, InvalidInputError, NotFoundError
 from mlpilot.evaluate import Evaluation, GatePolicy, Scoring
 from mlpilot.registry._signature import Signature
-from mlpilot.store import _schema as db
-from mlpilot.store import now_ms
-from mlpilot.store._validate import check_key
+from mlpilot.store.base import _registry as records
+from mlpilot.store.base._registry import AliasMove
 from mlpilot.tracking import TrackingClient
 from mlpilot.tracking._models import META_FILE, load_bytes, model_file, package_version, read_meta
 
@@ -35,13 +33,38 @@ _PACKAGES = ("mlpilot", "scikit-learn", "numpy", "scipy", "pandas", "skops")
 
 @dataclasses.dataclass(frozen=True)
 class ModelRecord:
+    """A declared model: how its versions are scored and the gate they pass."""
+
     name: str
     description: str
     scoring: Scoring
     gate: GatePolicy
     created_ms: int
+    #: Each alias and the version it points at.
     aliases: dict[str, int]
     latest_version: int | None
+
+    @classmethod
+    def of(cls, record: records.ModelRecord) -> ModelRecord:
+        """The model as the store recorded it, its scoring and gate as objects."""
+        return cls(
+            record.name,
+            record.description,
+            Scoring.from_dict(record.scoring),
+            GatePolicy.from_dict(record.gate),
+            record.created_ms,
+            record.aliases,
+            record.latest_version,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The model as JSON-able values (its time in UTC milliseconds)."""
+        return {
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)},
+            "scoring": self.scoring.to_dict(),
+            "gate": self.gate.to_dict(),
+            "aliases": dict(self.aliases),
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,8 +75,10 @@ class VersionRecord:
     version: int
     run_id: str
     artifact: str
+    #: The sha256 of the model's bytes; loading refuses bytes that do not match it.
     digest: str
     flavor: str
+    #: The dataset version it was trained on, ``name@vN``.
     dataset: str | None
     evaluation: Evaluation | None
     signature: Signature | None
@@ -66,27 +91,46 @@ class VersionRecord:
     def uri(self) -> str:
         return f"models:/{self.model}/{self.version}"
 
+    @classmethod
+    def of(cls, record: records.VersionRecord) -> VersionRecord:
+        """The version as the store recorded it, its evaluation and signature as objects."""
+        return cls(
+            record.model,
+            record.version,
+            record.run_id,
+            record.artifact,
+            record.digest,
+            record.flavor,
+            record.dataset,
+            None if record.evaluation is None else Evaluation.from_dict(record.evaluation),
+            None if record.signature is None else Signature.from_dict(record.signature),
+            record.environment,
+            record.created_ms,
+            record.created_by,
+            record.aliases,
+        )
 
-@dataclasses.dataclass(frozen=True)
-class AliasMove:
-    model: str
-    alias: str
-    version: int
-    previous: int | None
-    kind: str
-    ts_ms: int
-    actor: str
-    reason: str
-    decision: dict[str, Any] | None
+    def to_dict(self) -> dict[str, Any]:
+        """The version as JSON-able values (its time in UTC milliseconds)."""
+        return {
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)},
+            "evaluation": None if self.evaluation is None else self.evaluation.to_dict(),
+            "signature": None if self.signature is None else self.signature.to_dict(),
+            "aliases": list(self.aliases),
+        }
 
 
 class ModelRegistry:
-    """Registers, finds, loads and promotes model versions in one store."""
+    """Registers, finds, loads and promotes model versions in one store.
+
+    Args:
+        client: The client whose store holds the registry (by default one opened from
+            the environment's settings).
+    """
 
     def __init__(self, client: TrackingClient | None = None) -> None:
         self.client = client or TrackingClient()
-        self.metadata = self.client.store.metadata
-        self.actor = self.client.settings.user
+        self.records = self.client.store.registry
 
     # -- models --------------------------------------------------------------------
 
@@ -104,92 +148,34 @@ class ModelRegistry:
         With ``exist_ok``, an existing model is returned, and refused only if it was
         declared with another scoring or gate (change those with :meth:`update_model`).
         """
-        name = _model_name(name)
         scoring, gate = scoring or Scoring(), gate or GatePolicy()
-        with self.metadata.write() as conn:
-            existing = conn.execute(
-                select(db.registered_models.c.scoring, db.registered_models.c.gate).where(
-                    db.registered_models.c.name == name
-                )
-            ).first()
-            if existing is None:
-                conn.execute(
-                    insert(db.registered_models).values(
-                        name=name,
-                        description=description,
-                        scoring=scoring.to_dict(),
-                        gate=gate.to_dict(),
-                        created_ms=now_ms(),
-                    )
-                )
-                self.metadata.record_event(
-                    conn, "model.created", "model", name, self.actor, scoring=scoring.to_dict()
-                )
-            elif not exist_ok:
-                raise ConflictError(f"model {name!r} exists already")
-            elif existing[0] != scoring.to_dict() or existing[1] != gate.to_dict():
-                raise ConflictError(
-                    f"model {name!r} exists with another scoring or gate "
-                    f"({existing[0]}, {existing[1]}); use the same, or update_model"
-                )
-        return self.get_model(name)
+        return ModelRecord.of(
+            self.records.create_model(
+                name,
+                scoring=scoring.to_dict(),
+                gate=gate.to_dict(),
+                description=description,
+                exist_ok=exist_ok,
+            )
+        )
 
     def update_model(
         self, name: str, *, scoring: Scoring | None = None, gate: GatePolicy | None = None
     ) -> ModelRecord:
-        values: dict[str, Any] = {}
-        if scoring is not None:
-            values["scoring"] = scoring.to_dict()
-        if gate is not None:
-            values["gate"] = gate.to_dict()
-        with self.metadata.write() as conn:
-            self._require_model(conn, name)
-            if values:
-                conn.execute(
-                    db.registered_models.update()
-                    .where(db.registered_models.c.name == name)
-                    .values(**values)
-                )
-                self.metadata.record_event(
-                    conn, "model.updated", "model", name, self.actor, **values
-                )
-        return self.get_model(name)
-
-    def get_model(self, name: str) -> ModelRecord:
-        with self.metadata.read() as conn:
-            row = self._require_model(conn, name)
-            aliases = dict(
-                conn.execute(
-                    select(db.model_aliases.c.alias, db.model_aliases.c.version).where(
-                        db.model_aliases.c.model == name
-                    )
-                ).all()
+        """Change how the model's versions are scored, or the gate they pass."""
+        return ModelRecord.of(
+            self.records.update_model(
+                name,
+                scoring=None if scoring is None else scoring.to_dict(),
+                gate=None if gate is None else gate.to_dict(),
             )
-            latest = conn.execute(
-                select(func.max(db.model_versions.c.version)).where(
-                    db.model_versions.c.model == name
-                )
-            ).scalar()
-        return ModelRecord(
-            row.name,
-            row.description,
-            Scoring.from_dict(row.scoring),
-            GatePolicy.from_dict(row.gate),
-            row.created_ms,
-            aliases,
-            latest,
         )
 
+    def get_model(self, name: str) -> ModelRecord:
+        return ModelRecord.of(self.records.get_model(name))
+
     def list_models(self) -> list[ModelRecord]:
-        with self.metadata.read() as conn:
-            names = (
-                conn.execute(
-                    select(db.registered_models.c.name).order_by(db.registered_models.c.name)
-                )
-                .scalars()
-                .all()
-            )
-        return [self.get_model(n) for n in names]
+        return [ModelRecord.of(m) for m in self.records.list_models()]
 
     # -- versions ------------------------------------------------------------------
 
@@ -210,7 +196,6 @@ class ModelRegistry:
         The version records the digest of the model's bytes; loading refuses bytes that
         do not match it.
         """
-        name = _model_name(name)
         run_id = self.client.resolve_run_id(run_id)
         records = {a.path: a for a in self.client.list_artifacts(run_id, artifact)}
         if f"{artifact}/{META_FILE}" not in records:
@@ -230,84 +215,26 @@ class ModelRegistry:
             "code_digest": code_digest,
             "seeds": dict(seeds or {}),
         }
-        with self.metadata.write() as conn:
-            self._require_model(conn, name)
-            version = (
-                conn.execute(
-                    select(func.coalesce(func.max(db.model_versions.c.version), 0)).where(
-                        db.model_versions.c.model == name
-                    )
-                ).scalar_one()
-                + 1
-            )
-            conn.execute(
-                insert(db.model_versions).values(
-                    model=name,
-                    version=version,
-                    run_id=run_id,
-                    artifact=artifact,
-                    digest=records[path].digest,
-                    flavor=f"{meta.get('flavor', 'sklearn')}/{meta.get('format', 'skops')}",
-                    dataset=dataset,
-                    evaluation=None if evaluation is None else evaluation.to_dict(),
-                    signature=None if signature is None else signature.to_dict(),
-                    environment=environment,
-                    created_ms=now_ms(),
-                    created_by=self.actor,
-                )
-            )
-            self.metadata.record_event(
-                conn,
-                "model.version_registered",
-                "model",
+        return VersionRecord.of(
+            self.records.add_version(
                 name,
-                self.actor,
-                version=version,
                 run_id=run_id,
+                artifact=artifact,
+                digest=records[path].digest,
+                flavor=f"{meta.get('flavor', 'sklearn')}/{meta.get('format', 'skops')}",
+                environment=environment,
                 dataset=dataset,
+                evaluation=None if evaluation is None else evaluation.to_dict(),
+                signature=None if signature is None else signature.to_dict(),
             )
-        return self.get_version(name, version)
+        )
 
     def get_version(self, name: str, version: int) -> VersionRecord:
-        with self.metadata.read() as conn:
-            self._require_model(conn, name)
-            row = conn.execute(
-                select(db.model_versions).where(
-                    db.model_versions.c.model == name, db.model_versions.c.version == version
-                )
-            ).first()
-            if row is None:
-                raise NotFoundError(
-                    f"model {name!r} has no version {version}; list them with "
-                    f"`mlpilot models versions {name}`"
-                )
-            aliases = (
-                conn.execute(
-                    select(db.model_aliases.c.alias).where(
-                        db.model_aliases.c.model == name, db.model_aliases.c.version == version
-                    )
-                )
-                .scalars()
-                .all()
-            )
-        return _version_record(row, list(aliases))
+        return VersionRecord.of(self.records.get_version(name, version))
 
     def versions(self, name: str) -> list[VersionRecord]:
-        with self.metadata.read() as conn:
-            self._require_model(conn, name)
-            rows = conn.execute(
-                select(db.model_versions)
-                .where(db.model_versions.c.model == name)
-                .order_by(db.model_versions.c.version)
-            ).all()
-            aliases: dict[int, list[str]] = {}
-            for alias, version in conn.execute(
-                select(db.model_aliases.c.alias, db.model_aliases.c.version).where(
-                    db.model_aliases.c.model == name
-                )
-            ):
-                aliases.setdefault(version, []).append(alias)
-        return [_version_record(r, aliases.get(r.version, [])) for r in rows]
+        """The model's versions, oldest first."""
+        return [VersionRecord.of(v) for v in self.records.versions(name)]
 
     def resolve(self, uri: str) -> VersionRecord:
         """The version ``uri`` names: ``models:/NAME@ALIAS``, ``models:/NAME/3``,
@@ -344,85 +271,30 @@ class ModelRegistry:
 
     # -- aliases -------------------------------------------------------------------
 
-    def set_alias(
-        self,
-        name: str,
-        alias: str,
-        version: int,
-        *,
-        kind: str = "set",
-        reason: str = "",
-        decision: Mapping[str, Any] | None = None,
-    ) -> AliasMove:
+    def set_alias(self, name: str, alias: str, version: int, *, reason: str = "") -> AliasMove:
         """Point ``alias`` at ``version`` and record the move. The version's model bytes
         must be in the store and match their digest: an alias never points at a missing
         or altered model."""
-        alias = check_key(alias, "alias")
-        target = self.get_version(name, version)
+        self.check_bytes(self.get_version(name, version), alias)
+        return self.records.move_alias(name, alias, version, reason=reason)
+
+    def check_bytes(self, target: VersionRecord, alias: str) -> None:
+        """Refuse to point ``alias`` at ``target`` if its model bytes are lost or altered.
+
+        Raises:
+            ConflictError: The bytes are not in the store.
+            ArtifactCorruptedError: They no longer match the registered digest.
+        """
         if not self.client.store.artifacts.exists(target.digest):
             raise ConflictError(
-                f"version {version} of {name!r} has lost its model file; it cannot take "
-                f"the alias {alias!r}"
+                f"version {target.version} of {target.model!r} has lost its model file; it "
+                f"cannot take the alias {alias!r}"
             )
         self.client.store.artifacts.get_bytes(target.digest)  # raises if the bytes changed
-        with self.metadata.write() as conn:
-            previous = conn.execute(
-                select(db.model_aliases.c.version).where(
-                    db.model_aliases.c.model == name, db.model_aliases.c.alias == alias
-                )
-            ).scalar()
-            conn.execute(
-                delete(db.model_aliases).where(
-                    db.model_aliases.c.model == name, db.model_aliases.c.alias == alias
-                )
-            )
-            conn.execute(insert(db.model_aliases).values(model=name, alias=alias, version=version))
-            move = AliasMove(
-                name,
-                alias,
-                version,
-                previous,
-                kind,
-                now_ms(),
-                self.actor,
-                reason,
-                dict(decision) if decision else None,
-            )
-            conn.execute(insert(db.alias_moves).values(**dataclasses.asdict(move)))
-            self.metadata.record_event(
-                conn,
-                f"model.alias_{kind}",
-                "model",
-                name,
-                self.actor,
-                alias=alias,
-                version=version,
-                previous=previous,
-                reason=reason,
-            )
-        return move
 
     def moves(self, name: str, alias: str | None = None) -> list[AliasMove]:
         """How the model's aliases moved, oldest first."""
-        query = select(db.alias_moves).where(db.alias_moves.c.model == name)
-        if alias is not None:
-            query = query.where(db.alias_moves.c.alias == alias)
-        with self.metadata.read() as conn:
-            rows = conn.execute(query.order_by(db.alias_moves.c.id)).all()
-        return [
-            AliasMove(
-                r.model,
-                r.alias,
-                r.version,
-                r.previous,
-                r.kind,
-                r.ts_ms,
-                r.actor,
-                r.reason,
-                r.decision,
-            )
-            for r in rows
-        ]
+        return self.records.moves(name, alias)
 
     def rollback(self, name: str, *, reason: str, alias: str = CHAMPION) -> AliasMove:
         """Move ``alias`` back to the version it pointed at before the current one was
@@ -444,44 +316,6 @@ class ModelRegistry:
             raise ConflictError(
                 f"{name}@{alias} (version {current}) has no previous version to roll back to"
             )
-        return self.set_alias(name, alias, arrivals[-1].previous, kind="rollback", reason=reason)
-
-    # -- helpers -------------------------------------------------------------------
-
-    def _require_model(self, conn: Connection, name: str) -> Any:
-        row = conn.execute(
-            select(db.registered_models).where(db.registered_models.c.name == name)
-        ).first()
-        if row is None:
-            raise NotFoundError(f"no model named {name!r}; list them with `mlpilot models list`")
-        return row
-
-
-def _model_name(name: str) -> str:
-    name = check_key(name, "model name")
-    if "@" in name or "/" in name:
-        raise InvalidInputError(f"a model name cannot contain '@' or '/': {name!r}")
-    return name
-
-
-def _version_record(row: Any, aliases: list[str]) -> VersionRecord:
-    return VersionRecord(
-        row.model,
-        row.version,
-        row.run_id,
-        row.artifact,
-        row.digest,
-        row.flavor,
-        row.dataset,
-        None if row.evaluation is None else Evaluation.from_dict(row.evaluation),
-        None if row.signature is None else Signature.from_dict(row.signature),
-        row.environment,
-        row.created_ms,
-        row.created_by,
-        sorted(aliases),
-    )
-
-
-def code_digest(*sources: str) -> str:
-    """A digest of source texts, for a version's environment."""
-    return hashlib.sha256("\0".join(sources).encode()).hexdigest()
+        target = arrivals[-1].previous
+        self.check_bytes(self.get_version(name, target), alias)
+        return self.records.move_alias(name, alias, target, kind="rollback", reason=reason)

@@ -11,12 +11,6 @@ from mlpilot.schedule._pipeline import (
     pipeline,
     resume_pipeline,
 )
-from mlpilot.schedule._records import (
-    AttemptRecord,
-    PipelineRecords,
-    PipelineRunRecord,
-    TaskRecord,
-)
 from mlpilot.schedule._simulate import SimulationResult, simulate
 from mlpilot.schedule._speedup import Amdahl, Measured, SpeedupCurve
 from mlpilot.schedule._step import Step, TaskContext, current_task, step
@@ -31,6 +25,12 @@ from mlpilot.schedule.policies import (
     Waiting,
     lower_bound,
     unmeetable,
+)
+from mlpilot.store.base._pipelines import (
+    AttemptRecord,
+    PipelineRecords,
+    PipelineRunRecord,
+    TaskRecord,
 )
 
 __all__ = [

@@ -24,12 +24,12 @@ from typing import Any
 
 from mlpilot.compute import Executor, TaskOutcome
 from mlpilot.schedule._graph import Graph, Task
-from mlpilot.schedule._records import AttemptEnd, PipelineRecords, StepHistory
 from mlpilot.schedule._speedup import Amdahl, Measured, SpeedupCurve
 from mlpilot.schedule._step import Step
 from mlpilot.schedule._worker import StoredOutput, TaskSpec, run_task
 from mlpilot.schedule.policies import AllocationPolicy, Job, Waiting
 from mlpilot.store import ArtifactStore, now_ms
+from mlpilot.store.base._pipelines import AttemptEnd, AttemptStart, PipelineRecords, StepHistory
 
 #: Core-seconds assumed for a step that has never run.
 DEFAULT_WORK = 1.0
@@ -106,6 +106,7 @@ class Driver:
         self._polled = 0.0
         self._position = {name: i for i, name in enumerate(graph.tasks)}
         self._jobs: dict[str, Job] = {}  # the policy's view of each task, made once
+        self._starting: list[tuple[TaskState, int]] = []
 
     # -- planning ----------------------------------------------------------------------
 
@@ -213,11 +214,19 @@ class Driver:
             job = jobs[window[0].task.name][1]
             plan = {job.id: job.min_cores}
         chosen = [(jobs[name][0], cores) for name, cores in plan.items() if cores > 0]
-        self.records.start_attempts(
-            [(s.id, s.attempt + 1, s.task.step.resources(cores), s.key) for s, cores in chosen]
-        )
+        self.records.start_attempts([self._start(s, cores) for s, cores in chosen])
+        # Attempts stored as started but maybe not yet submitted, for a cancel that
+        # interrupts the submitting (Ctrl-C while an executor starts its workers).
+        self._starting = [(s, s.attempt + 1) for s, _ in chosen]
         for state, cores in chosen:
             self._submit(state, cores)
+        self._starting = []
+
+    def _start(self, state: TaskState, cores: int) -> AttemptStart:
+        asked = state.task.step.resources(cores)
+        return AttemptStart(
+            state.id, state.attempt + 1, asked.cpus, asked.gpus, asked.memory_mb, state.key
+        )
 
     def _urgency(self, state: TaskState) -> tuple[float, float, int]:
         """Earliest deadline first, then the longest work, then the order of the graph."""
@@ -341,7 +350,7 @@ class Driver:
         if enough < min(cores, self._caps.get(step.name, cores)):
             self._caps[step.name] = enough
             self._jobs = {n: j for n, j in self._jobs.items() if self.states[n].task.step != step}
-            self.records.resized(self.run_id, step.name, cores, used, enough)
+            self.records.record_resize(self.run_id, step.name, cores, used, enough)
 
     def _completed(self, state: TaskState) -> None:
         for name in self._below[state.task.name]:
@@ -368,12 +377,16 @@ class Driver:
     def _cancel(self, reason: str) -> None:
         running = list(self._running.values())
         self._running.clear()
+        attempts = {(s.id, s.attempt): s for s in running}
+        attempts |= {(s.id, n): s for s, n in self._starting if s not in running}
+        running += [s for s, _ in self._starting if s not in running]
+        self._starting = []
         if self.owns_executor:  # stops the running tasks; a caller's executor is its own
             self.executor.shutdown()
         self.records.end_attempts(
             [
-                AttemptEnd(s.id, s.attempt, "cancelled", "cancelled", end_ms=now_ms(), error=reason)
-                for s in running
+                AttemptEnd(task_id, n, "cancelled", "cancelled", end_ms=now_ms(), error=reason)
+                for task_id, n in attempts
             ]
         )
         waiting = [s for s in self.states.values() if s.status in ("pending", "retrying")]

@@ -4,6 +4,7 @@ a stored run names."""
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import sys
 from collections.abc import Callable
@@ -39,12 +40,17 @@ def load_named(
     for part in name.split("."):
         found = getattr(found, part, None)
     if found is None or not accept(found):
-        names = sorted(n for n, v in vars(module).items() if accept(v))
+        names = sorted(n for n, v in vars(module).items() if accept(v) and _defined_in(v, module))
         raise NotFoundError(
             f"{where} has no {what} {name!r}; "
             + (f"its {what}s: {', '.join(names)}" if names else f"it defines no {marker}")
         )
     return found
+
+
+def _defined_in(value: Any, module: Any) -> bool:
+    """Whether ``value`` is the module's own, not a function it imported from elsewhere."""
+    return not inspect.isfunction(value) or value.__module__ == module.__name__
 
 
 def _import(name: str) -> Any:

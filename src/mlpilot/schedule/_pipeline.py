@@ -11,18 +11,21 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from mlpilot.compute import Executor, executor_kind, open_executor
+from mlpilot.compute import EXECUTORS, Executor, open_executor
 from mlpilot.errors import ConflictError, InvalidInputError
+from mlpilot.schedule import _params
 from mlpilot.schedule._deadline import parse_deadline
 from mlpilot.schedule._driver import Driver, Observer, TaskState
 from mlpilot.schedule._graph import Graph, outputs_in, substitute
-from mlpilot.schedule._records import COMPLETE, PipelineRecords, TaskRecord
 from mlpilot.schedule._step import building, refuse_in_worker
 from mlpilot.schedule._worker import source_of
 from mlpilot.schedule.policies import POLICIES
+from mlpilot.store.base._pipelines import COMPLETE, NewTask, TaskRecord
 from mlpilot.tracking import Run, TrackingClient
 
 DEFAULT_EXPERIMENT = "pipelines"
+#: The longest executor name a run records.
+_MAX_EXECUTOR_NAME = 32
 
 
 class Pipeline:
@@ -47,7 +50,12 @@ class Pipeline:
         return source_of(self.fn)
 
     def params(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The parameters a run gets: ``given`` over the function's defaults."""
+        """The parameters a run gets: ``given`` over the function's defaults.
+
+        Raises:
+            InvalidInputError: An unknown or missing parameter, or a value that does not
+                match the parameter's annotation (text for a ``list[str]``).
+        """
         given = dict(given or {})
         unknown = sorted(set(given) - set(self.signature.parameters))
         if unknown:
@@ -62,7 +70,23 @@ class Pipeline:
                 f"pipeline {self.name!r}: {exc}; pass it with --param NAME=VALUE"
             ) from None
         bound.apply_defaults()
+        hints = _params.annotations_of(self.fn)
+        for name, value in given.items():
+            if name in hints:
+                _params.check_value(self.name, name, value, hints[name])
         return dict(bound.arguments)
+
+    def parse_params(self, texts: Mapping[str, str]) -> dict[str, Any]:
+        """Parameters given as text (``--param NAME=VALUE``), read by their annotations.
+
+        A parameter annotated ``str`` gets the text as it is; any other reads it as JSON
+        (``--param families='["logreg"]'``); one with no annotation reads it as JSON if
+        it is JSON, else as text.
+
+        Raises:
+            InvalidInputError: Text that is not JSON for a parameter that is not text.
+        """
+        return _params.parse_texts(self.name, self.fn, texts)
 
     def build(self, params: Mapping[str, Any] | None = None) -> tuple[Graph, Any]:
         """The checked graph for ``params``, and what the function returned."""
@@ -131,7 +155,7 @@ class Pipeline:
                 tags={"mlpilot.pipeline": self.name, "mlpilot.policy": policy},
             )
             with _ending(run):
-                records = PipelineRecords(client.store.metadata, client.settings.user)
+                records = client.store.pipelines
                 states = {
                     name: TaskState(task, uuid.uuid4().hex) for name, task in graph.tasks.items()
                 }
@@ -141,20 +165,11 @@ class Pipeline:
                     source=self.source,
                     params=params,
                     policy=policy,
-                    executor=executor_kind(pool),
+                    executor=executor_name(pool),
                     deadline_ms=None if deadline_s is None else int(deadline_s * 1000),
                     tasks=[
-                        {
-                            "id": state.id,
-                            "position": i,
-                            "name": state.task.name,
-                            "step": state.task.step.name,
-                            "status": "pending",
-                            "upstream": list(state.task.upstream),
-                            "attempts": 0,
-                            "error": "",
-                        }
-                        for i, state in enumerate(states.values())
+                        NewTask(s.id, s.task.name, s.task.step.name, list(s.task.upstream))
+                        for s in states.values()
                     ],
                 )
                 driver = Driver(
@@ -173,7 +188,7 @@ class Pipeline:
                 result = PipelineRun(run.id, self.name, "running", client, returned)
                 result.late = driver.late_tasks()
                 if result.late:
-                    records.deadline_at_risk(run.id, result.late)
+                    records.record_deadline_risk(run.id, result.late)
                 if on_start is not None:
                     on_start(result)
                 result.status = driver.drive()
@@ -195,6 +210,18 @@ def _ending(run: Run) -> Iterator[None]:
     except BaseException:
         run.end("failed")
         raise
+
+
+def executor_name(pool: Executor) -> str:
+    """The name a run records for ``pool``: the one that makes it again by name.
+
+    An executor class without a ``name`` is recorded by its class name; resuming its
+    runs then needs the executor passed again.
+    """
+    name = getattr(pool, "name", None)
+    if not isinstance(name, str) or not name:
+        name = type(pool).__name__
+    return name[:_MAX_EXECUTOR_NAME]
 
 
 def _check_fits(graph: Graph, pool: Executor) -> None:
@@ -231,7 +258,7 @@ class PipelineRun:
     late: list[str] = dataclasses.field(default_factory=list)
 
     def tasks(self) -> list[TaskRecord]:
-        return PipelineRecords(self.client.store.metadata, self.client.settings.user).tasks(self.id)
+        return self.client.store.pipelines.tasks(self.id)
 
     def output(self, task: str) -> Any:
         """The stored output of ``task``."""
@@ -247,8 +274,7 @@ def load_output(run_id: str, task: str, *, client: TrackingClient | None = None)
     """The stored output of task ``task`` of pipeline run ``run_id``."""
     client = client or TrackingClient()
     run_id = client.resolve_run_id(run_id)
-    records = PipelineRecords(client.store.metadata, client.settings.user)
-    found = {t.name: t for t in records.tasks(run_id)}
+    found = {t.name: t for t in client.store.pipelines.tasks(run_id)}
     if task not in found:
         raise InvalidInputError(
             f"run {run_id} has no task {task!r}; its tasks: {', '.join(found) or 'none'}"
@@ -267,13 +293,24 @@ def resume_pipeline(
     client: TrackingClient | None = None,
     observer: Observer | None = None,
 ) -> PipelineRun:
-    """Run again what a stopped pipeline run left unfinished, reusing every stored output."""
+    """Run again what a stopped pipeline run left unfinished, reusing every stored output.
+
+    Args:
+        executor: What to run the rest on; by default an executor of the kind the run
+            was started on, made by its name.
+
+    Raises:
+        ConflictError: The run is running, finished, or its pipeline no longer makes
+            the same tasks.
+        InvalidInputError: No ``executor`` was given, and the run's executor cannot be
+            made by name (an instance of a class that no plug-in provides).
+    """
     from mlpilot.schedule._load import load_pipeline
 
     client = client or TrackingClient()
     client.mark_dead_runs()
     run_id = client.resolve_run_id(run_id)
-    records = PipelineRecords(client.store.metadata, client.settings.user)
+    records = client.store.pipelines
     record = records.get(run_id)
     if record.status == "running":
         raise ConflictError(
@@ -293,6 +330,12 @@ def resume_pipeline(
             client.reopen_run(run_id).end("finished")
             return PipelineRun(run_id, record.pipeline, "finished", client, returned)
         raise ConflictError(f"run {run_id} finished every task; there is nothing to resume")
+    if executor is None and record.executor not in EXECUTORS:
+        raise InvalidInputError(
+            f"run {run_id} ran on the executor {record.executor!r}, which no installed "
+            "plug-in makes by name; pass the executor to resume it on (executor= here, "
+            "--executor on the command line)"
+        )
     pool, owned = open_executor(executor or record.executor, cpus)
     try:
         _check_fits(graph, pool)
@@ -338,7 +381,7 @@ def cancel_pipeline(run_id: str, *, client: TrackingClient | None = None) -> str
     client = client or TrackingClient()
     client.mark_dead_runs()
     run_id = client.resolve_run_id(run_id)
-    records = PipelineRecords(client.store.metadata, client.settings.user)
+    records = client.store.pipelines
     record = records.get(run_id)
     if record.status != "running":
         raise ConflictError(f"run {run_id} is not running (it is {record.status})")

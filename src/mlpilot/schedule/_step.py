@@ -36,11 +36,6 @@ building: contextvars.ContextVar[Graph | None] = contextvars.ContextVar(
 _importing_script = False
 
 
-def worker_importing_script() -> bool:
-    """Whether a worker process is importing the script that defines the running steps."""
-    return _importing_script
-
-
 def refuse_in_worker(what: str) -> None:
     """Refuse to start ``what`` while a worker process imports the user's script.
 

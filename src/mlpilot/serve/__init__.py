@@ -7,6 +7,7 @@ from mlpilot.serve._batching import BatchPolicy
 from mlpilot.serve._capacity import Load, plan
 from mlpilot.serve._config import ModelConfig, ServeConfig, model_configs
 from mlpilot.serve._pool import LoadFailed
+from mlpilot.serve._predictions import read_predictions, record_labels
 from mlpilot.serve._server import Server
 from mlpilot.serve._traffic import (
     ShadowAgreement,
@@ -29,6 +30,8 @@ __all__ = [
     "create_app",
     "model_configs",
     "plan",
+    "read_predictions",
+    "record_labels",
     "run",
     "serve",
 ]

@@ -48,7 +48,7 @@ class Server:
             m.name: Deployment(m, self.registry, settings, self.metrics, self._event)
             for m in config.models
         }
-        self.predictions = PredictionLog(self.client.store.metadata, sample=config.log_sample)
+        self.predictions = PredictionLog(self.client.store.predictions, sample=config.log_sample)
         self._max_body = int(config.max_body_mb * 1024 * 1024)
         self._tasks: list[asyncio.Task[Any]] = []
         self._events: set[asyncio.Task[Any]] = set()
@@ -228,10 +228,7 @@ class Server:
         """Record an event without holding up the event loop."""
 
         def write() -> None:
-            with self.client.store.metadata.write() as conn:
-                self.client.store.metadata.record_event(
-                    conn, kind, "model", name, self.client.settings.user, **payload
-                )
+            self.client.store.events.record(kind, "model", name, **payload)
 
         task = asyncio.get_running_loop().create_task(asyncio.to_thread(write))
         self._events.add(task)

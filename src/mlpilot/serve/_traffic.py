@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlpilot.store import MetadataStore, read_predictions
 from mlpilot.store._predictions import ROLES
+from mlpilot.tracking import TrackingClient
 
 #: Classes listed in a version's prediction mix; the rest are summed as "other".
 _MIX_CLASSES = 5
@@ -76,16 +76,21 @@ class TrafficComparison:
 
 
 def compare_traffic(
-    metadata: MetadataStore,
     model: str,
     *,
     since_ms: int | None = None,
     until_ms: int | None = None,
+    client: TrackingClient | None = None,
 ) -> TrafficComparison:
     """Compare the versions whose answers to ``model``'s requests the prediction log
-    holds (its sampled rows, ``log_sample``), between ``since_ms`` and ``until_ms``."""
-    frame = read_predictions(
-        metadata, model, roles=ROLES, since_ms=since_ms, until_ms=until_ms, labels=True
+    holds (its sampled rows, ``log_sample``), between ``since_ms`` and ``until_ms``.
+
+    Args:
+        client: The store to read; by default the one the settings name.
+    """
+    client = client or TrackingClient()
+    frame = client.store.predictions.read(
+        model, roles=ROLES, since_ms=since_ms, until_ms=until_ms, labels=True
     )
     regression = _is_regression(frame["prediction"])
     versions = [

@@ -4,6 +4,10 @@ Blobs live at ``<root>/sha256/<d[:2]>/<digest>``. A write streams into
 ``<root>/tmp/<random>`` while hashing, then renames into place, so a reader never sees
 a half-written blob and the same bytes are stored once. Every read re-hashes and
 raises :class:`ArtifactCorruptedError` on a mismatch.
+
+Backends are fsspec filesystems, picked by the URL's protocol (``file://``,
+``memory://``, ``s3://``, ...). fsspec's own registry, and the ``fsspec.specs`` entry
+points a package declares, make them pluggable: a new backend needs no change here.
 """
 
 from __future__ import annotations
@@ -18,10 +22,10 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import fsspec
-from fsspec.core import url_to_fs
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
 
 from mlpilot.errors import ArtifactCorruptedError, ConfigError, InvalidInputError, NotFoundError
 from mlpilot.store._schema import MAX_PATH_LENGTH
@@ -83,6 +87,10 @@ class ArtifactStore:
     """
 
     def __init__(self, url: str) -> None:
+        # Imported here: a process that validates artifact paths but stores nothing
+        # (listing runs, say) need not load fsspec.
+        from fsspec.core import url_to_fs
+
         self.url = url
         try:
             self._fs, self._root = url_to_fs(url)
@@ -98,7 +106,7 @@ class ArtifactStore:
             ) from exc
 
     @property
-    def fs(self) -> fsspec.AbstractFileSystem:
+    def fs(self) -> AbstractFileSystem:
         return self._fs
 
     def put_file(self, path: str | os.PathLike[str]) -> Blob:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from mlpilot.store._datasets import DatasetVersion
+from mlpilot.store.base._datasets import DatasetVersion
 
 #: Profile figures compared column by column.
 _STATS = ("null_share", "distinct", "min", "max", "mean", "std", "p50")

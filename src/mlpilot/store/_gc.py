@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Any
 
-from sqlalchemy import select, union
-
-from mlpilot.store._artifacts import ArtifactStore
-from mlpilot.store._metadata import MetadataStore
-from mlpilot.store._schema import DIGEST_COLUMNS
+from mlpilot.store._store import Store
+from mlpilot.store.sql._gc import referenced_digests
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,24 +20,32 @@ class GcReport:
     temporaries_removed: int
     dry_run: bool
 
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
 
 def collect_garbage(
-    metadata: MetadataStore,
-    artifacts: ArtifactStore,
+    store: Store,
     *,
     grace_s: float = 3600.0,
     dry_run: bool = False,
-    actor: str = "mlpilot.gc",
+    actor: str | None = None,
 ) -> GcReport:
-    """Remove unreferenced blobs older than ``grace_s`` seconds.
+    """Remove the blobs of ``store``'s artifact store that no record refers to and that
+    are older than ``grace_s`` seconds, and its writers' stale temporary files.
 
     The grace period protects a blob that a writer has stored but not yet recorded:
     logging an artifact writes the blob first and its reference second.
+
+    Args:
+        store: The store to clean (``client.store`` of a
+            :class:`~mlpilot.tracking.TrackingClient`).
+        grace_s: Keep unreferenced blobs and temporaries younger than this.
+        dry_run: Count what would go; remove nothing and record no event.
+        actor: Who the ``artifacts.gc`` event names; the store's user by default.
     """
-    with metadata.read() as conn:
-        referenced = set(
-            conn.execute(union(*(select(column) for column in DIGEST_COLUMNS))).scalars()
-        )
+    referenced = referenced_digests(store.metadata)
+    artifacts = store.artifacts
     cutoff = time.time() - grace_s
     removed = kept = freed = 0
     for blob in artifacts.blobs():
@@ -55,15 +61,13 @@ def collect_garbage(
     if not dry_run:
         for path in temporaries:
             artifacts.remove(path)
-        with metadata.write() as conn:
-            metadata.record_event(
-                conn,
-                "artifacts.gc",
-                "store",
-                artifacts.url,
-                actor,
-                blobs_removed=removed,
-                bytes_freed=freed,
-                temporaries_removed=len(temporaries),
-            )
+        store.events.record(
+            "artifacts.gc",
+            "store",
+            artifacts.url,
+            actor=actor,
+            blobs_removed=removed,
+            bytes_freed=freed,
+            temporaries_removed=len(temporaries),
+        )
     return GcReport(removed, freed, kept, len(temporaries), dry_run)

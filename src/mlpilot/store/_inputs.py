@@ -20,14 +20,20 @@ from mlpilot.store.base._tracking import Batch, Series
 
 
 def text_rows(run_id: str, values: Mapping[str, Any], what: str) -> list[dict[str, str]]:
+    """Validated ``{run_id, key, value}`` rows of params or tags, sorted by key.
+
+    Sorted, so that transactions writing the same keys lock their rows in one order
+    (on PostgreSQL, two writers on one run would otherwise deadlock).
+    """
     if not isinstance(values, Mapping):
         raise InvalidInputError(
             f"{what}s must be a mapping of key to value, got {type(values).__name__}"
         )
-    return [
+    rows = [
         {"run_id": run_id, "key": check_key(k, f"{what} key"), "value": check_text(k, v, what)}
         for k, v in values.items()
     ]
+    return sorted(rows, key=lambda row: row["key"])
 
 
 def metric_batch(run_id: str, entries: Iterable[Sequence[Any]]) -> Batch:

@@ -5,7 +5,8 @@ only appends it to a buffer; a background thread writes what waits in one transa
 every ``flush_interval_s`` (or sooner, once ``flush_rows`` rows wait). A database that is
 down delays the rows rather than losing them: they stay buffered, up to
 ``max_pending_rows``, and the next interval tries again. Ground truth that arrives later
-is stored with :func:`record_labels` and joined back by :func:`read_predictions`.
+is stored with ``store.predictions.record_labels`` and joined back by
+``store.predictions.read`` (see :class:`~mlpilot.store.base.PredictionRecords`).
 """
 
 from __future__ import annotations
@@ -17,24 +18,24 @@ import math
 import numbers
 import random
 import threading
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, insert, select
-from sqlalchemy.exc import SQLAlchemyError
 
 from mlpilot.errors import InvalidInputError, StoreError
-from mlpilot.store._metadata import MetadataStore, now_ms
-from mlpilot.store._schema import MAX_KEY_LENGTH, prediction_labels, predictions
+from mlpilot.store._schema import MAX_KEY_LENGTH
+
+if TYPE_CHECKING:
+    from mlpilot.store.base._predictions import PredictionRecords, PredictionRow
 
 _log = logging.getLogger(__name__)
 
 #: Who served a prediction: the champion, a canary taking part of the traffic, or a
 #: shadow model that sees the traffic without answering it.
 ROLES = ("primary", "canary", "shadow")
-#: Columns of :func:`read_predictions` besides the features.
+#: Columns of ``store.predictions.read`` besides the features.
 FIXED_COLUMNS = (
     "request_id",
     "row",
@@ -46,9 +47,8 @@ FIXED_COLUMNS = (
     "prediction",
     "scores",
 )
-_MAX_REQUEST_ID = 64
-# Request ids looked up per query when checking labels (within every backend's limit).
-_LOOKUP_CHUNK = 500
+#: The longest request id the log stores.
+MAX_REQUEST_ID = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,11 +75,11 @@ class PredictionBatch:
 
 
 class PredictionLog:
-    """Buffers predictions and writes them to the metadata store in batches from a
-    background thread, never on the request's path.
+    """Buffers predictions and writes them to the store's prediction records in batches
+    from a background thread, never on the request's path.
 
     Args:
-        metadata: Where the rows go.
+        records: Where the rows go (``store.predictions``).
         sample: Share of requests to record, in [0, 1]; :meth:`sampled` draws against it.
         flush_rows: Write as soon as this many rows wait.
         flush_interval_s: Otherwise write what waits this often; also the delay between
@@ -93,7 +93,7 @@ class PredictionLog:
 
     Example::
 
-        log = PredictionLog(store.metadata, sample=0.1)
+        log = PredictionLog(store.predictions, sample=0.1)
         if log.sampled():
             log.record(PredictionBatch(request_id, "churn", 3, "primary", now_ms(), 4.2,
                                        features=rows, predictions=[1, 0]))
@@ -103,7 +103,7 @@ class PredictionLog:
 
     def __init__(
         self,
-        metadata: MetadataStore,
+        records: PredictionRecords,
         *,
         sample: float = 1.0,
         flush_rows: int = 2000,
@@ -112,7 +112,7 @@ class PredictionLog:
         seed: int | None = None,
     ) -> None:
         _check_settings(sample, flush_rows, flush_interval_s, max_pending_rows)
-        self._metadata = metadata
+        self._records = records
         self._sample = float(sample)
         self._flush_rows = flush_rows
         self._flush_interval_s = float(flush_interval_s)
@@ -123,7 +123,7 @@ class PredictionLog:
         self._write_lock = threading.Lock()
         self._batches: list[PredictionBatch] = []
         # Rows a failed write left, to be written first next time.
-        self._unwritten: list[dict[str, Any]] = []
+        self._unwritten: list[PredictionRow] = []
         # Rows buffered, left by a failed write, or being written.
         self._pending_rows = 0
         self._written = 0
@@ -199,12 +199,17 @@ class PredictionLog:
             if not rows:
                 return 0
             try:
-                with self._metadata.write() as conn:
-                    conn.execute(insert(predictions), rows)
-            except BaseException as exc:
+                self._records.write(rows)
+            except InvalidInputError as exc:
+                # Rows the store refuses would be refused again: retrying them would hold
+                # up every later prediction.
+                with self._lock:
+                    self._pending_rows -= len(rows)
+                    self._dropped += len(rows)
+                _log.error("mlpilot dropped %d logged predictions: %s", len(rows), exc)
+                return 0
+            except BaseException:
                 self._unwritten = rows
-                if isinstance(exc, SQLAlchemyError):
-                    raise StoreError(f"metadata store write failed: {exc}") from exc
                 raise
             with self._lock:
                 self._pending_rows -= len(rows)
@@ -249,8 +254,8 @@ class PredictionLog:
                 )
                 self._stopping.wait(self._flush_interval_s)
 
-    def _rows_of(self, batches: list[PredictionBatch]) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
+    def _rows_of(self, batches: list[PredictionBatch]) -> list[PredictionRow]:
+        rows: list[PredictionRow] = []
         for batch in batches:
             try:
                 rows.extend(_batch_rows(batch))
@@ -266,118 +271,6 @@ class PredictionLog:
                     exc,
                 )
         return rows
-
-
-def read_predictions(
-    metadata: MetadataStore,
-    model: str,
-    *,
-    version: int | None = None,
-    roles: Sequence[str] = ("primary", "canary"),
-    since_ms: int | None = None,
-    until_ms: int | None = None,
-    last: int | None = None,
-    labels: bool = False,
-) -> pd.DataFrame:
-    """The logged rows of ``model``, oldest first (by ``ts_ms``, then as recorded).
-
-    The frame has the columns of :data:`FIXED_COLUMNS`, then ``label`` where ``labels``
-    is true, then one column per feature. A feature named like one of those columns
-    (``version``, ``label``, ...) comes out as ``feature.<name>``. A row that lacks a
-    feature other rows have holds NaN there.
-
-    Args:
-        version: Only rows served by this version.
-        roles: Only rows served in these roles (shadow traffic is left out by default).
-        since_ms: Only rows with ``ts_ms >= since_ms``.
-        until_ms: Only rows with ``ts_ms < until_ms``.
-        last: Only the newest ``last`` rows of those selected.
-        labels: Add the ground truth stored with :func:`record_labels` (None where none
-            arrived).
-
-    Raises:
-        InvalidInputError: An unknown role or a ``last`` below 1.
-    """
-    for role in roles:
-        _check_role(role)
-    if last is not None and (not isinstance(last, numbers.Integral) or last < 1):
-        raise InvalidInputError(f"last is a number of rows, at least 1; got {last!r}")
-    p = predictions
-    columns = [p.c[name] for name in FIXED_COLUMNS] + [p.c.features]
-    source: Any = p
-    if labels:
-        columns.append(prediction_labels.c.label)
-        source = p.outerjoin(
-            prediction_labels,
-            and_(
-                prediction_labels.c.request_id == p.c.request_id,
-                prediction_labels.c.row == p.c.row,
-            ),
-        )
-    query = select(*columns).select_from(source).where(p.c.model == model, p.c.role.in_(roles))
-    if version is not None:
-        query = query.where(p.c.version == version)
-    if since_ms is not None:
-        query = query.where(p.c.ts_ms >= since_ms)
-    if until_ms is not None:
-        query = query.where(p.c.ts_ms < until_ms)
-    if last is None:
-        query = query.order_by(p.c.ts_ms, p.c.id)
-    else:
-        query = query.order_by(p.c.ts_ms.desc(), p.c.id.desc()).limit(int(last))
-    with metadata.read() as conn:
-        rows = [tuple(row) for row in conn.execute(query)]
-    if last is not None:
-        rows.reverse()
-    return _frame(rows, labels)
-
-
-def record_labels(
-    metadata: MetadataStore,
-    labels: Mapping[tuple[str, int], Any] | pd.DataFrame,
-    *,
-    ts_ms: int | None = None,
-) -> int:
-    """Store the ground truth of logged rows, replacing what was stored for them.
-
-    Args:
-        labels: ``{(request_id, row): label}``, or a frame with the columns
-            ``request_id``, ``label`` and ``row`` (0 where the column is absent). Where a
-            row appears twice, the last label counts.
-        ts_ms: When the labels arrived; now by default.
-
-    Returns:
-        The number of rows stored.
-
-    Raises:
-        InvalidInputError: A label is missing or malformed, or names a request id the
-            log never stored; then nothing is stored.
-    """
-    by_row = _label_rows(labels)
-    if not by_row:
-        return 0
-    stamp = now_ms() if ts_ms is None else _integer(ts_ms, "ts_ms")
-    ids = list(dict.fromkeys(request_id for request_id, _ in by_row))
-    with metadata.write() as conn:
-        known: set[str] = set()
-        for start in range(0, len(ids), _LOOKUP_CHUNK):
-            chunk = ids[start : start + _LOOKUP_CHUNK]
-            found = select(predictions.c.request_id).where(predictions.c.request_id.in_(chunk))
-            known.update(conn.execute(found.distinct()).scalars())
-        unknown = [request_id for request_id in ids if request_id not in known]
-        if unknown:
-            named = ", ".join(repr(request_id) for request_id in unknown[:10])
-            more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
-            raise InvalidInputError(
-                f"no prediction was logged for the request ids {named}{more}; no label was "
-                "stored. Label only logged requests (flush the PredictionLog first)"
-            )
-        rows = [
-            {"request_id": request_id, "row": row, "label": label, "ts_ms": stamp}
-            for (request_id, row), label in by_row.items()
-        ]
-        metadata.upsert(conn, prediction_labels, rows, keys=("request_id", "row"))
-    return len(rows)
 
 
 def json_safe(value: Any) -> Any:
@@ -410,16 +303,10 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
-def _batch_rows(batch: PredictionBatch) -> list[dict[str, Any]]:
+def _batch_rows(batch: PredictionBatch) -> list[PredictionRow]:
     scores = batch.scores if batch.scores is not None else [None] * len(batch.predictions)
-    common = {
-        "request_id": batch.request_id,
-        "model": batch.model,
-        "version": int(batch.version),
-        "role": batch.role,
-        "ts_ms": int(batch.ts_ms),
-        "latency_ms": float(batch.latency_ms),
-    }
+    request_id, model, role = batch.request_id, batch.model, batch.role
+    version, ts_ms, latency_ms = int(batch.version), int(batch.ts_ms), float(batch.latency_ms)
     per_row = batch.features
     if isinstance(per_row, Mapping):
         names = list(per_row)
@@ -428,16 +315,28 @@ def _batch_rows(batch: PredictionBatch) -> list[dict[str, Any]]:
         ]
     return [
         {
-            **common,
+            "request_id": request_id,
             "row": index,
+            "model": model,
+            "version": version,
+            "role": role,
+            "ts_ms": ts_ms,
+            "latency_ms": latency_ms,
             "features": json_safe(_mapping(features)),
             "prediction": json_safe(prediction),
-            "scores": json_safe(row_scores),
+            "scores": _scores(row_scores),
         }
         for index, (features, prediction, row_scores) in enumerate(
             zip(per_row, batch.predictions, scores, strict=True)
         )
     ]
+
+
+def _scores(scores: Any) -> list[Any] | None:
+    stored = json_safe(scores)
+    if stored is not None and not isinstance(stored, list):
+        raise TypeError(f"a row's scores are a list of class probabilities, got {scores!r}")
+    return stored
 
 
 def _mapping(features: Any) -> Mapping[Any, Any]:
@@ -448,89 +347,56 @@ def _mapping(features: Any) -> Mapping[Any, Any]:
     raise TypeError(f"a row's features are a {{column: value}} mapping, got {features!r}")
 
 
-def _frame(rows: list[tuple[Any, ...]], labels: bool) -> pd.DataFrame:
-    names = list(FIXED_COLUMNS) + (["label"] if labels else [])
-    if not rows:
-        dtypes = {"row": "int64", "version": "int64", "ts_ms": "int64", "latency_ms": "float64"}
-        return pd.DataFrame({name: pd.Series(dtype=dtypes.get(name, object)) for name in names})
-    values = list(zip(*rows, strict=True))
-    features = values.pop(len(FIXED_COLUMNS))
-    frame = pd.DataFrame(dict(zip(names, values, strict=True)))
-    expanded = pd.DataFrame(list(features), index=frame.index)
-    reserved = {*FIXED_COLUMNS, "label"}
-    expanded.columns = [f"feature.{c}" if c in reserved else c for c in expanded.columns]
-    return pd.concat([frame, expanded], axis=1)
-
-
-def _label_rows(labels: Mapping[tuple[str, int], Any] | pd.DataFrame) -> dict[Any, Any]:
-    if isinstance(labels, pd.DataFrame):
-        missing = [c for c in ("request_id", "label") if c not in labels.columns]
-        if missing:
-            raise InvalidInputError(
-                f"a frame of labels needs the columns request_id and label (and row, "
-                f"optional); it lacks {', '.join(missing)}"
-            )
-        rows = labels["row"] if "row" in labels.columns else [0] * len(labels)
-        keys = zip(labels["request_id"], rows, strict=True)
-        items: Any = zip(keys, labels["label"], strict=True)
-    elif isinstance(labels, Mapping):
-        items = labels.items()
-    else:
-        raise InvalidInputError(
-            "labels are a {(request_id, row): label} mapping or a frame with the columns "
-            f"request_id, row and label; got {type(labels).__name__}"
-        )
-    by_row: dict[tuple[str, int], Any] = {}
-    for key, label in items:
-        if not isinstance(key, tuple) or len(key) != 2 or not isinstance(key[0], str):
-            raise InvalidInputError(f"a label's key is (request_id, row), got {key!r}")
-        row = _integer(key[1], f"the row of request {key[0]!r}")
-        stored = json_safe(label)
-        if stored is None:
-            raise InvalidInputError(
-                f"the label of ({key[0]!r}, {row}) is missing ({label!r}); leave out the "
-                "rows whose label has not arrived (frame.dropna(subset=['label']))"
-            )
-        by_row[key[0], row] = stored
-    return by_row
-
-
-def _integer(value: Any, what: str) -> int:
+def check_integer(value: Any, what: str) -> int:
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
         raise InvalidInputError(f"{what} must be an integer, got {value!r}")
     return int(value)
 
 
-def _check_role(role: Any) -> None:
+def check_role(role: Any) -> None:
     if role not in ROLES:
         raise InvalidInputError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
 
 
+def check_row(
+    request_id: Any, model: Any, version: Any, role: Any, ts_ms: Any, latency_ms: Any
+) -> None:
+    """Check the fields a logged row shares with the rest of its request.
+
+    Raises:
+        InvalidInputError: One is malformed.
+    """
+    check_role(role)
+    if not isinstance(request_id, str) or not 0 < len(request_id) <= MAX_REQUEST_ID:
+        raise InvalidInputError(
+            f"request_id is text of 1 to {MAX_REQUEST_ID} characters, got {request_id!r}"
+        )
+    if not isinstance(model, str) or not 0 < len(model) <= MAX_KEY_LENGTH:
+        raise InvalidInputError(
+            f"model is a name of 1 to {MAX_KEY_LENGTH} characters, got {model!r}"
+        )
+    check_integer(version, "version")
+    check_integer(ts_ms, "ts_ms")
+    if not isinstance(latency_ms, numbers.Real) or not (
+        math.isfinite(latency_ms) and float(latency_ms) >= 0
+    ):
+        raise InvalidInputError(f"latency_ms is a finite number >= 0, got {latency_ms!r}")
+
+
 def _check_batch(batch: PredictionBatch) -> int:
     """The number of rows of ``batch``, once its fields are checked."""
-    _check_role(batch.role)
-    if not isinstance(batch.request_id, str) or not 0 < len(batch.request_id) <= _MAX_REQUEST_ID:
-        raise InvalidInputError(
-            f"request_id is text of 1 to {_MAX_REQUEST_ID} characters, got {batch.request_id!r}"
-        )
-    if not isinstance(batch.model, str) or not 0 < len(batch.model) <= MAX_KEY_LENGTH:
-        raise InvalidInputError(
-            f"model is a name of 1 to {MAX_KEY_LENGTH} characters, got {batch.model!r}"
-        )
-    _integer(batch.version, "version")
-    _integer(batch.ts_ms, "ts_ms")
-    latency = batch.latency_ms
-    if not isinstance(latency, numbers.Real) or not (math.isfinite(latency) and latency >= 0):
-        raise InvalidInputError(f"latency_ms is a finite number >= 0, got {latency!r}")
+    check_row(
+        batch.request_id, batch.model, batch.version, batch.role, batch.ts_ms, batch.latency_ms
+    )
     rows = len(batch.predictions)
     features = batch.features
     given = len(next(iter(features.values()), ())) if isinstance(features, Mapping) else None
     if (len(features) if given is None else given) != rows or (
         batch.scores is not None and len(batch.scores) != rows
     ):
-        given = "features, predictions" + (" and scores" if batch.scores is not None else "")
+        named = "features, predictions" + (" and scores" if batch.scores is not None else "")
         raise InvalidInputError(
-            f"request {batch.request_id!r} has {given} of different lengths; give one of "
+            f"request {batch.request_id!r} has {named} of different lengths; give one of "
             "each per row"
         )
     return rows
@@ -542,7 +408,7 @@ def _check_settings(
     if not isinstance(sample, numbers.Real) or not 0.0 <= sample <= 1.0:
         raise InvalidInputError(f"sample is the share of requests to log, in [0, 1]; got {sample}")
     for name, value in (("flush_rows", flush_rows), ("max_pending_rows", max_pending_rows)):
-        if _integer(value, name) < 1:
+        if check_integer(value, name) < 1:
             raise InvalidInputError(f"{name} must be at least 1, got {value}")
     if not isinstance(flush_interval_s, numbers.Real) or not (
         math.isfinite(flush_interval_s) and flush_interval_s > 0

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mlpilot.config import Settings, load_settings
-from mlpilot.store._artifacts import ArtifactStore
 from mlpilot.store._metadata import MetadataStore
 
 if TYPE_CHECKING:
+    from mlpilot.store._artifacts import ArtifactStore
     from mlpilot.store.base._datasets import DatasetRecords
     from mlpilot.store.base._events import EventRecords
     from mlpilot.store.base._monitors import MonitorRecords
@@ -32,11 +32,17 @@ class Store:
     as the actor of their events unless a method is given another ``actor``.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, create: bool = True) -> None:
         self.settings = settings
-        self.metadata = MetadataStore(settings.store_uri)
-        self.artifacts = ArtifactStore(settings.artifacts_uri)
+        self.metadata = MetadataStore(settings.store_uri, create=create)
         self._closers: list[Callable[[], None]] = []
+
+    @functools.cached_property
+    def artifacts(self) -> ArtifactStore:
+        """The artifact store (fsspec loads on first use: listing runs needs none)."""
+        from mlpilot.store._artifacts import ArtifactStore
+
+        return ArtifactStore(self.settings.artifacts_uri)
 
     # The implementations load on first use, so that a command that needs one domain
     # does not import the others.
@@ -110,19 +116,21 @@ _open: dict[tuple[str, str], Store] = {}
 _lock = threading.Lock()
 
 
-def open_store(settings: Settings | None = None, **overrides: Any) -> Store:
+def open_store(settings: Settings | None = None, *, create: bool = True, **overrides: Any) -> Store:
     """Return the process's :class:`Store` for the given settings, opening it once.
 
     Args:
         settings: Resolved settings; by default :func:`mlpilot.config.load_settings`
             with ``overrides`` (``store_uri=...``, ``artifacts_uri=...``, ``home=...``).
+        create: Whether a store may be created where there is none; when False, a
+            missing store raises :class:`~mlpilot.errors.NotFoundError`.
     """
     settings = settings or load_settings(**overrides)
     key = (settings.store_uri, settings.artifacts_uri)
     with _lock:
         store = _open.get(key)
         if store is None or store.settings != settings:
-            store = _open[key] = Store(settings)
+            store = _open[key] = Store(settings, create=create)
         return store
 
 

@@ -3,43 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
-import uuid
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from sqlalchemy import Connection, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
-
-from mlpilot.errors import ConflictError, InvalidInputError, NotFoundError
-from mlpilot.store import (
-    DatasetStore,
-    DatasetVersion,
-    Lineage,
-    Store,
-    now_ms,
-    open_store,
-    validate_artifact_path,
-)
-from mlpilot.store import _schema as db
-from mlpilot.store._inputs import metric_batch, text_rows
-from mlpilot.store._validate import (
-    check_key,
-    check_metric,
-    check_status,
-    check_step,
-    check_text,
-)
+from mlpilot.errors import InvalidInputError, NotFoundError
+from mlpilot.store._artifacts import validate_artifact_path
+from mlpilot.store._metadata import now_ms
+from mlpilot.store._store import Store, open_store
+from mlpilot.store._validate import check_key, check_metric, check_step
 from mlpilot.store.base._tracking import ArtifactRecord, Experiment, MetricPoint, RunRecord
-from mlpilot.store.sql import _queries
-from mlpilot.store.sql._liveness import HOST, mark_dead_runs
-from mlpilot.store.sql._metrics import unpack_chunk, write_series
 from mlpilot.tracking import _models
 from mlpilot.tracking._run import Run
 from mlpilot.tracking._writer import MetricWriter
+
+if TYPE_CHECKING:
+    from mlpilot.store._datasets import DatasetStore
+    from mlpilot.store.base._datasets import DatasetVersion, Lineage
 
 DEFAULT_EXPERIMENT = "Default"
 
@@ -51,13 +34,19 @@ class TrackingClient:
     """Records and queries experiments and runs.
 
     Args:
-        store: An open :class:`~mlpilot.store.Store`; by default the one the settings
-            name (``MLPILOT_HOME``, ``MLPILOT_STORE_URI``, ``MLPILOT_ARTIFACTS_URI``).
+        store: An open :class:`~mlpilot.store.Store`, or a metadata store URI such as
+            ``"sqlite:///mlpilot.db"`` (artifacts then go where the settings say); by
+            default the store the settings name (``MLPILOT_HOME``,
+            ``MLPILOT_STORE_URI``, ``MLPILOT_ARTIFACTS_URI``).
         store_uri, artifacts_uri, home: Override those settings.
+
+    Raises:
+        InvalidInputError: ``store`` is neither a Store nor a URI string, or a URI is
+            given twice.
 
     Example::
 
-        client = TrackingClient()
+        client = TrackingClient("sqlite:///mlpilot.db")
         with client.create_run(experiment="churn") as run:
             run.log_param("C", 0.5)
             run.log_metric("auc", 0.91)
@@ -66,73 +55,56 @@ class TrackingClient:
 
     def __init__(
         self,
-        store: Store | None = None,
+        store: Store | str | None = None,
         *,
         store_uri: str | None = None,
         artifacts_uri: str | None = None,
         home: str | os.PathLike[str] | None = None,
     ) -> None:
+        if isinstance(store, str):
+            if store_uri is not None:
+                raise InvalidInputError(
+                    "give the store URI once: as the first argument or as store_uri="
+                )
+            store, store_uri = None, store
+        elif store is not None and not isinstance(store, Store):
+            raise InvalidInputError(
+                "TrackingClient takes a Store or a store URI string such as "
+                f"'sqlite:///mlpilot.db', got {type(store).__name__}: {store!r}"
+            )
         self.store = store or open_store(
             store_uri=store_uri, artifacts_uri=artifacts_uri, home=home
         )
         self.settings = self.store.settings
-        self._metadata = self.store.metadata
-        self._artifacts = self.store.artifacts
+        self._records = self.store.tracking
         if self.store not in _writers:
             writer = _writers[self.store] = MetricWriter(
-                self._metadata,
+                self._records,
                 flush_interval_s=self.settings.flush_interval_s,
                 heartbeat_interval_s=self.settings.heartbeat_interval_s,
             )
             self.store.on_close(writer.stop)
         self._writer = _writers[self.store]
-        #: The store's versioned datasets.
-        self.datasets = DatasetStore(self.store)
         if self.store not in _swept:
             _swept.add(self.store)
             self.mark_dead_runs()
+
+    @functools.cached_property
+    def datasets(self) -> DatasetStore:
+        """The store's versioned datasets (pandas and pyarrow load on first use)."""
+        from mlpilot.store._datasets import DatasetStore
+
+        return DatasetStore(self.store)
 
     # -- experiments ---------------------------------------------------------------
 
     def create_experiment(self, name: str, description: str = "") -> int:
         """Create an experiment and return its id; raises ConflictError if it exists."""
-        check_key(name, "experiment name")
-        try:
-            with self._metadata.write() as conn:
-                if conn.execute(
-                    select(db.experiments.c.id).where(db.experiments.c.name == name)
-                ).first():
-                    raise ConflictError(f"experiment {name!r} exists already")
-                experiment_id = self._insert_experiment(conn, name, description)
-        except IntegrityError:  # created by another process since the check (PostgreSQL)
-            raise ConflictError(f"experiment {name!r} exists already") from None
-        return experiment_id
+        return self._records.create_experiment(name, description)
 
     def get_or_create_experiment(self, name: str) -> int:
         """The id of experiment ``name``, creating it if needed (safe across processes)."""
-        check_key(name, "experiment name")
-        with self._metadata.read() as conn:
-            found = conn.execute(
-                select(db.experiments.c.id).where(db.experiments.c.name == name)
-            ).scalar()
-        if found is not None:
-            return int(found)
-        try:
-            with self._metadata.write() as conn:
-                found = conn.execute(
-                    select(db.experiments.c.id).where(db.experiments.c.name == name)
-                ).scalar()
-                return int(found) if found is not None else self._insert_experiment(conn, name, "")
-        except IntegrityError:
-            # PostgreSQL does not serialise the check and the insert: another process
-            # created the experiment in between, so it exists now.
-            with self._metadata.read() as conn:
-                found = conn.execute(
-                    select(db.experiments.c.id).where(db.experiments.c.name == name)
-                ).scalar()
-            if found is None:
-                raise
-            return int(found)
+        return self._records.get_or_create_experiment(name)
 
     def get_experiment(self, name_or_id: str | int) -> Experiment:
         for experiment in self.list_experiments():
@@ -143,34 +115,7 @@ class TrackingClient:
         )
 
     def list_experiments(self) -> list[Experiment]:
-        counts = (
-            select(db.runs.c.experiment_id, func.count().label("n"))
-            .group_by(db.runs.c.experiment_id)
-            .subquery()
-        )
-        query = (
-            select(db.experiments, func.coalesce(counts.c.n, 0))
-            .outerjoin(counts, counts.c.experiment_id == db.experiments.c.id)
-            .order_by(db.experiments.c.id)
-        )
-        with self._metadata.read() as conn:
-            return [Experiment(*row) for row in conn.execute(query)]
-
-    def _insert_experiment(self, conn: Connection, name: str, description: str) -> int:
-        check_text("description", description, "experiment")
-        inserted = conn.execute(
-            insert(db.experiments).values(name=name, description=description, created_ms=now_ms())
-        )
-        experiment_id = inserted.inserted_primary_key[0]  # type: ignore[index]
-        self._metadata.record_event(
-            conn,
-            "experiment.created",
-            "experiment",
-            str(experiment_id),
-            self.settings.user,
-            name=name,
-        )
-        return int(experiment_id)
+        return self._records.list_experiments()
 
     # -- runs ----------------------------------------------------------------------
 
@@ -184,89 +129,31 @@ class TrackingClient:
         tags: Mapping[str, Any] | None = None,
     ) -> Run:
         """Start a run and return a handle that logs to it; use it as a context manager."""
-        experiment_id = self.get_or_create_experiment(experiment or DEFAULT_EXPERIMENT)
-        run_id = uuid.uuid4().hex
-        name = check_key(name, "run name") if name is not None else f"run-{run_id[:8]}"
-        param_rows = text_rows(run_id, params or {}, "param")
-        tag_rows = text_rows(run_id, tags or {}, "tag")
-        start = now_ms()
-        with self._metadata.write() as conn:
-            if parent_id is not None:
-                parent_id = self._resolve(conn, parent_id)
-            conn.execute(
-                insert(db.runs).values(
-                    id=run_id,
-                    experiment_id=experiment_id,
-                    name=name,
-                    status="running",
-                    parent_id=parent_id,
-                    user=self.settings.user,
-                    host=HOST,
-                    pid=os.getpid(),
-                    start_ms=start,
-                    heartbeat_ms=start,
-                )
-            )
-            if param_rows:
-                conn.execute(insert(db.params), param_rows)
-            if tag_rows:
-                conn.execute(insert(db.tags), tag_rows)
-            self._metadata.record_event(
-                conn,
-                "run.started",
-                "run",
-                run_id,
-                self.settings.user,
-                experiment=experiment or DEFAULT_EXPERIMENT,
-                name=name,
-                parent_id=parent_id,
-            )
-        self._writer.watch(run_id)
-        return Run(self, run_id, name, experiment or DEFAULT_EXPERIMENT)
+        experiment = experiment or DEFAULT_EXPERIMENT
+        record = self._records.create_run(
+            experiment, name, parent_id=parent_id, params=params, tags=tags
+        )
+        self._writer.watch(record.id)
+        return Run(self, record.id, record.name, experiment)
 
     def reopen_run(self, run_id: str) -> Run:
         """Mark an ended run as running again in this process, and return its handle.
 
         For work that resumes where an earlier process stopped (a pipeline run whose
         driver was killed); the run keeps its id, params, metrics and artifacts.
+
+        Raises:
+            ConflictError: The run is running already.
         """
-        with self._metadata.write() as conn:
-            run_id = self._resolve(conn, run_id)
-            row = conn.execute(
-                select(db.runs.c.name, db.runs.c.status, db.experiments.c.name)
-                .join(db.experiments, db.experiments.c.id == db.runs.c.experiment_id)
-                .where(db.runs.c.id == run_id)
-            ).one()
-            now = now_ms()
-            # One conditional update, so that of two processes reopening the run at once
-            # exactly one gets it (on PostgreSQL too, where the read above does not lock).
-            changed = conn.execute(
-                update(db.runs)
-                .where(db.runs.c.id == run_id, db.runs.c.status != "running")
-                .values(status="running", end_ms=None, host=HOST, pid=os.getpid(), heartbeat_ms=now)
-            ).rowcount
-            if not changed:
-                raise ConflictError(f"run {run_id} is running already")
-            self._metadata.record_event(
-                conn, "run.resumed", "run", run_id, self.settings.user, previous=row[1]
-            )
-        self._writer.watch(run_id)
-        return Run(self, run_id, row[0], row[2])
+        record = self._records.reopen_run(run_id)
+        self._writer.watch(record.id)
+        return Run(self, record.id, record.name, record.experiment)
 
     def end_run(self, run_id: str, status: str = "finished") -> None:
         """Write the run's buffered metrics and record how it ended."""
-        check_status(status)
         self._writer.flush()
         self._writer.unwatch(run_id)
-        with self._metadata.write() as conn:
-            run_id = self._resolve(conn, run_id)
-            previous = conn.execute(select(db.runs.c.status).where(db.runs.c.id == run_id)).scalar()
-            conn.execute(
-                update(db.runs).where(db.runs.c.id == run_id).values(status=status, end_ms=now_ms())
-            )
-            self._metadata.record_event(
-                conn, f"run.{status}", "run", run_id, self.settings.user, previous=previous
-            )
+        self._records.end_run(run_id, status)
 
     def keep_alive(self, run_id: str, alive: bool = True) -> None:
         """Beat the heartbeat of ``run_id`` (or stop), for a run that this process
@@ -278,12 +165,11 @@ class TrackingClient:
 
     def get_run(self, run_id: str) -> RunRecord:
         """The stored run with this id (or unique id prefix of at least 6 characters)."""
-        with self._metadata.read() as conn:
-            return _queries.fetch_runs(conn, [self._resolve(conn, run_id)])[0]
+        return self._records.get_run(run_id)
 
     def resolve_run_id(self, run_id: str) -> str:
-        with self._metadata.read() as conn:
-            return self._resolve(conn, run_id)
+        """The full id of the run named by ``run_id`` or a unique prefix of it."""
+        return self._records.resolve_run_id(run_id)
 
     def search_runs(
         self,
@@ -298,17 +184,24 @@ class TrackingClient:
         Args:
             experiment: An experiment name or several; all experiments by default.
             filter: e.g. ``"metrics.acc > 0.9 and params.model = 'gbm'"``.
-            order_by: e.g. ``["metrics.acc DESC", "start_ms"]``; newest first by default.
+            order_by: ``"FIELD [ASC|DESC]"`` clauses, e.g. ``["metrics.acc DESC",
+                "start_ms"]``. The direction may also be written ``ASCENDING`` or
+                ``DESCENDING``, in any case; keys with spaces go in backticks
+                (``"metrics.`val loss` ASC"``). Runs that lack a field come last
+                either way; ties, and the default order, go newest first.
             max_results, offset: The page to return.
 
+        Warns:
+            OrderKeyWarning: No matching run has a metric, param or tag that
+                ``order_by`` names (a misspelt key orders nothing).
+
         Raises:
-            FilterError: The filter or ordering cannot be read; the message says where.
+            FilterError: The filter or ordering cannot be read, or names an unknown
+                direction; the message says where.
+            NotFoundError: An experiment does not exist.
         """
-        if max_results < 0 or offset < 0:
-            raise InvalidInputError("max_results and offset must be >= 0")
         names = [experiment] if isinstance(experiment, str) else list(experiment or [])
-        with self._metadata.read() as conn:
-            return _queries.search(conn, names, filter, list(order_by), max_results, offset)
+        return self._records.search_runs(names, filter, order_by, max_results, offset)
 
     def delete_run(self, run_id: str, *, force: bool = False, recursive: bool = False) -> int:
         """Delete a run with its params, metrics, tags and artifact references.
@@ -319,32 +212,14 @@ class TrackingClient:
             ConflictError: The run is running (pass ``force``) or has child runs
                 (pass ``recursive`` to delete them too).
         """
-        with self._metadata.write() as conn:
-            run_id = self._resolve(conn, run_id)
-            subtree = _queries.descendants(conn, run_id)
-            running = conn.execute(
-                select(func.count()).where(db.runs.c.id.in_(subtree), db.runs.c.status == "running")
-            ).scalar()
-            if running and not force:
-                raise ConflictError(
-                    f"run {run_id} (or a child) is still running; end it first or pass force"
-                )
-            if len(subtree) > 1 and not recursive:
-                raise ConflictError(
-                    f"run {run_id} has {len(subtree) - 1} child run(s); delete them too "
-                    "with recursive=True (`--recursive`)"
-                )
-            for descendant in subtree:
-                self._writer.discard(descendant)
-            conn.execute(delete(db.runs).where(db.runs.c.id.in_(subtree)))
-            self._metadata.record_event(
-                conn, "run.deleted", "run", run_id, self.settings.user, runs_deleted=len(subtree)
-            )
-        return len(subtree)
+        deleted = self._records.delete_run(run_id, force=force, recursive=recursive)
+        for descendant in deleted:
+            self._writer.discard(descendant)
+        return len(deleted)
 
     def mark_dead_runs(self) -> list[str]:
         """Mark failed the runs whose process died; returns their ids."""
-        return mark_dead_runs(self._metadata, self.settings.heartbeat_timeout_s)
+        return self._records.mark_dead_runs(self.settings.heartbeat_timeout_s)
 
     # -- params, metrics, tags -----------------------------------------------------
 
@@ -372,83 +247,24 @@ class TrackingClient:
         Args:
             metrics: ``(key, value, step)`` or ``(key, value, step, timestamp_ms)`` tuples.
         """
-        batch = metric_batch(run_id, metrics)
-        with self._metadata.write() as conn:
-            self._require(conn, run_id)
-            if params:
-                self._write_params(conn, run_id, params)
-            if tags:
-                self._write_tags(conn, run_id, tags)
-            write_series(self._metadata, conn, batch)
+        self._records.log_batch(run_id, metrics, params, tags)
 
     def log_params(self, run_id: str, values: Mapping[str, Any]) -> None:
         """Record params; a param keeps its first value (a different one is a ConflictError)."""
-        with self._metadata.write() as conn:
-            self._require(conn, run_id)
-            self._write_params(conn, run_id, values)
+        self._records.log_params(run_id, values)
 
     def set_tags(self, run_id: str, values: Mapping[str, Any]) -> None:
         """Set tags, replacing earlier values of the same keys."""
-        with self._metadata.write() as conn:
-            self._require(conn, run_id)
-            self._write_tags(conn, run_id, values)
+        self._records.set_tags(run_id, values)
 
     def get_metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         """Every point logged for ``key``, by step then time."""
         self._writer.flush()
-        chunks = db.metric_chunks
-        with self._metadata.read() as conn:
-            run_id = self._resolve(conn, run_id)
-            rows = conn.execute(
-                select(chunks.c.steps, chunks.c.timestamps, chunks.c["values"])
-                .where(chunks.c.run_id == run_id, chunks.c.key == key)
-                .order_by(chunks.c.first_step, chunks.c.id)
-            ).all()
-        if not rows:
-            return []
-        steps, stamps, values = (
-            np.concatenate(a) for a in zip(*(unpack_chunk(*r) for r in rows), strict=True)
-        )
-        order = np.lexsort((stamps, steps))
-        return [
-            MetricPoint(int(s), int(t), float(v))
-            for s, t, v in zip(steps[order], stamps[order], values[order], strict=True)
-        ]
+        return self._records.metric_history(run_id, key)
 
     def flush(self) -> None:
         """Write buffered metric points now."""
         self._writer.flush()
-
-    def _write_params(self, conn: Connection, run_id: str, values: Mapping[str, Any]) -> None:
-        rows = text_rows(run_id, values, "param")
-        self._metadata.insert_ignoring_conflicts(conn, db.params, rows)
-        stored = dict(
-            conn.execute(
-                select(db.params.c.key, db.params.c.value).where(
-                    db.params.c.run_id == run_id, db.params.c.key.in_([r["key"] for r in rows])
-                )
-            ).all()
-        )
-        changed = {
-            r["key"]: (stored[r["key"]], r["value"]) for r in rows if stored[r["key"]] != r["value"]
-        }
-        if changed:
-            key, (old, new) = next(iter(changed.items()))
-            raise ConflictError(
-                f"param {key!r} of run {run_id} is {old!r} and cannot become {new!r}; "
-                "params are fixed once logged (use a tag or a metric for values that change)"
-            )
-        self._metadata.record_event(
-            conn, "run.params_logged", "run", run_id, self.settings.user, keys=sorted(values)
-        )
-
-    def _write_tags(self, conn: Connection, run_id: str, values: Mapping[str, Any]) -> None:
-        self._metadata.upsert(
-            conn, db.tags, text_rows(run_id, values, "tag"), keys=("run_id", "key")
-        )
-        self._metadata.record_event(
-            conn, "run.tags_set", "run", run_id, self.settings.user, keys=sorted(values)
-        )
 
     # -- artifacts -----------------------------------------------------------------
 
@@ -469,7 +285,7 @@ class TrackingClient:
             pairs = [(source, prefix)]
         for _, path in pairs:
             validate_artifact_path(path)
-        stored = [(path, self._artifacts.put_file(file)) for file, path in pairs]
+        stored = [(path, self.store.artifacts.put_file(file)) for file, path in pairs]
         return self._record_artifacts(run_id, [(path, b.digest, b.size) for path, b in stored])
 
     def log_blobs(self, run_id: str, files: Mapping[str, bytes]) -> list[ArtifactRecord]:
@@ -481,7 +297,7 @@ class TrackingClient:
                 raise InvalidInputError(
                     f"artifact {path!r} must be bytes, got {type(data).__name__}"
                 )
-            blob = self._artifacts.put_bytes(bytes(data))
+            blob = self.store.artifacts.put_bytes(bytes(data))
             entries.append((path, blob.digest, blob.size))
         return self._record_artifacts(run_id, entries)
 
@@ -505,29 +321,16 @@ class TrackingClient:
 
     def list_models(self, run_id: str) -> list[str]:
         """The names of the models ``log_model`` stored in run ``run_id``."""
-        with self._metadata.read() as conn:
-            run_id = self._resolve(conn, run_id)
+        run_id = self.resolve_run_id(run_id)
         return [model for _, model in self._models_of([run_id])]
 
     def _models_of(self, run_ids: Sequence[str]) -> list[tuple[str, str]]:
         """``(run_id, model name)`` of every model the runs logged, in one query."""
-        if not run_ids:
-            return []
         suffix = f"/{_models.META_FILE}"
-        with self._metadata.read() as conn:
-            rows = conn.execute(
-                select(db.run_artifacts.c.run_id, db.run_artifacts.c.path)
-                .where(
-                    db.run_artifacts.c.run_id.in_(run_ids),
-                    db.run_artifacts.c.path.endswith(suffix, autoescape=True),
-                )
-                .order_by(db.run_artifacts.c.path)
-            ).all()
-        order = {run_id: index for index, run_id in enumerate(run_ids)}
-        return sorted(
-            ((run_id, path.removesuffix(suffix)) for run_id, path in rows),
-            key=lambda item: order[item[0]],
-        )
+        return [
+            (run_id, record.path.removesuffix(suffix))
+            for run_id, record in self._records.find_artifacts(run_ids, suffix)
+        ]
 
     # -- datasets ------------------------------------------------------------------
 
@@ -538,34 +341,18 @@ class TrackingClient:
         return dataclasses.replace(lineage, models=models)
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactRecord]:
-        with self._metadata.read() as conn:
-            run_id = self._resolve(conn, run_id)
-            query = select(
-                db.run_artifacts.c.path,
-                db.run_artifacts.c.digest,
-                db.run_artifacts.c.size,
-                db.run_artifacts.c.created_ms,
-            ).where(db.run_artifacts.c.run_id == run_id)
-            if prefix:
-                prefix = validate_artifact_path(prefix.rstrip("/"))
-                query = query.where(
-                    db.run_artifacts.c.path.startswith(prefix + "/", autoescape=True)
-                    | (db.run_artifacts.c.path == prefix)
-                )
-            return [
-                ArtifactRecord(*row)
-                for row in conn.execute(query.order_by(db.run_artifacts.c.path))
-            ]
+        """The run's artifacts at ``prefix`` or under the folder it names, by path."""
+        return self._records.list_artifacts(run_id, prefix)
 
     def read_artifact(self, run_id: str, artifact_path: str) -> bytes:
         """The artifact's bytes, verified against their digest."""
-        return self._artifacts.get_bytes(self._artifact(run_id, artifact_path).digest)
+        return self.store.artifacts.get_bytes(self._artifact(run_id, artifact_path).digest)
 
     def download_artifact(
         self, run_id: str, artifact_path: str, dest: str | os.PathLike[str]
     ) -> Path:
         """Copy an artifact to the local file ``dest``, verified; returns ``dest``."""
-        return self._artifacts.get_file(self._artifact(run_id, artifact_path).digest, dest)
+        return self.store.artifacts.get_file(self._artifact(run_id, artifact_path).digest, dest)
 
     def _artifact(self, run_id: str, artifact_path: str) -> ArtifactRecord:
         path = validate_artifact_path(artifact_path)
@@ -580,31 +367,4 @@ class TrackingClient:
     def _record_artifacts(
         self, run_id: str, entries: list[tuple[str, str, int]]
     ) -> list[ArtifactRecord]:
-        created = now_ms()
-        with self._metadata.write() as conn:
-            run_id = self._require(conn, run_id)
-            rows = [
-                {"run_id": run_id, "path": p, "digest": d, "size": s, "created_ms": created}
-                for p, d, s in entries
-            ]
-            self._metadata.upsert(conn, db.run_artifacts, rows, keys=("run_id", "path"))
-            self._metadata.record_event(
-                conn,
-                "run.artifacts_logged",
-                "run",
-                run_id,
-                self.settings.user,
-                paths=[p for p, _, _ in entries],
-            )
-        return [ArtifactRecord(p, d, s, created) for p, d, s in entries]
-
-    # -- helpers -------------------------------------------------------------------
-
-    def _resolve(self, conn: Connection, run_id: str) -> str:
-        return _queries.resolve_run_id(conn, run_id)
-
-    def _require(self, conn: Connection, run_id: str) -> str:
-        resolved = self._resolve(conn, run_id)
-        if resolved != run_id:
-            raise NotFoundError(f"no run with id {run_id!r}; give the full 32-character id")
-        return resolved
+        return self._records.record_artifacts(run_id, entries)

@@ -15,12 +15,7 @@ import threading
 import time
 import weakref
 
-from sqlalchemy import update
-
-from mlpilot.store import MetadataStore, now_ms
-from mlpilot.store._schema import runs
-from mlpilot.store.base._tracking import Batch, Series
-from mlpilot.store.sql._metrics import without_deleted_runs, write_series
+from mlpilot.store.base._tracking import Batch, Series, TrackingRecords
 
 _log = logging.getLogger(__name__)
 _writers: weakref.WeakSet[MetricWriter] = weakref.WeakSet()
@@ -31,13 +26,13 @@ class MetricWriter:
 
     def __init__(
         self,
-        metadata: MetadataStore,
+        records: TrackingRecords,
         *,
         flush_interval_s: float,
         heartbeat_interval_s: float,
         batch_size: int = 100_000,
     ) -> None:
-        self._metadata = metadata
+        self._records = records
         self._flush_interval_s = flush_interval_s
         self._heartbeat_interval_s = heartbeat_interval_s
         self._batch_size = batch_size
@@ -98,8 +93,7 @@ class MetricWriter:
             if not batch:
                 return
             try:
-                with self._metadata.write() as conn:
-                    write_series(self._metadata, conn, without_deleted_runs(conn, batch))
+                self._records.write_metrics(batch)
             except BaseException:
                 self._restore(batch)
                 raise
@@ -145,15 +139,7 @@ class MetricWriter:
 
     def _beat(self) -> None:
         self._last_beat = time.monotonic()
-        live = list(self._live_runs)
-        if not live:
-            return
-        with self._metadata.write() as conn:
-            conn.execute(
-                update(runs)
-                .where(runs.c.id.in_(live), runs.c.status == "running")
-                .values(heartbeat_ms=now_ms())
-            )
+        self._records.beat(list(self._live_runs))
 
 
 def flush_all() -> None:

@@ -11,6 +11,7 @@ import base64
 import html
 import io
 import json
+import threading
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,25 @@ if TYPE_CHECKING:
 
 #: Rows of the trial table in the HTML report, best first.
 _TABLE_ROWS = 50
+
+
+def warm_up() -> None:
+    """Import what a report is drawn with in a background thread.
+
+    Importances need scikit-learn (fANOVA) and the plots matplotlib: seconds of imports
+    that would otherwise come after the last trial. Started as a study starts, they
+    overlap its trials, which mostly wait on worker processes.
+    """
+    threading.Thread(target=_import_drawing, name="mlpilot-report-imports", daemon=True).start()
+
+
+def _import_drawing() -> None:
+    try:
+        import matplotlib.pyplot  # noqa: F401
+        import optuna.importance  # noqa: F401
+        import optuna.visualization.matplotlib  # noqa: F401
+    except ImportError:
+        return  # write_report says what is missing, when it runs
 
 
 def write_report(study: Study) -> dict[str, bytes]:

@@ -11,8 +11,8 @@ import optuna
 from optuna.trial import TrialState
 
 from mlpilot.errors import InvalidInputError
+from mlpilot.store.base._studies import FINISHED, StudyRecord, TrialRecord
 from mlpilot.tracking import TrackingClient
-from mlpilot.tune._records import FINISHED, StudyRecord, StudyRecords, TrialRecord
 from mlpilot.tune._samplers import quiet
 from mlpilot.tune._space import Space
 
@@ -64,7 +64,7 @@ class Study:
     ) -> Study:
         """The study ``ref`` names: its run id (or a unique prefix) or its name."""
         client = client or TrackingClient()
-        records = StudyRecords(client.store.metadata, client.settings.user)
+        records = client.store.studies
         record = records.get(ref)
         if status is not None:
             record = dataclasses.replace(record, status=status)
@@ -138,10 +138,25 @@ class Study:
             if not any(all(a >= b for a, b in zip(q, p, strict=True)) and q != p for _, q in points)
         ]
 
+    def to_dict(self) -> dict[str, Any]:
+        """The study as JSON-able values: its record (``study_id`` for its run id), its
+        trials by state, and its best trial (its Pareto front for several objectives)."""
+        best: Any = None
+        if self.complete and len(self.directions) == 1:
+            best = self.best_trial.to_dict()
+        elif self.complete:
+            best = [t.to_dict() for t in self.pareto_front]
+        record = self.record.to_dict()
+        return {
+            "study_id": record.pop("run_id"),
+            **record,
+            "trials_by_state": self.counts(),
+            "best": best,
+        }
+
     def optuna_study(self) -> optuna.Study:
         """The trials as an in-memory Optuna study, for Optuna's analysis and plots."""
-        records = StudyRecords(self.client.store.metadata)
-        reports = records.reports(self.id)
+        reports = self.client.store.studies.reports(self.id)
         space = self.space
         with quiet():
             study = optuna.create_study(directions=self.directions)  # type: ignore[arg-type]

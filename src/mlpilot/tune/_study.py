@@ -29,18 +29,19 @@ from mlpilot.schedule._deadline import parse_duration
 from mlpilot.schedule._load import load_named
 from mlpilot.schedule._step import StepRef, ref_of, refuse_in_worker
 from mlpilot.schedule._worker import source_of
-from mlpilot.tracking import Run, TrackingClient
-from mlpilot.tune._records import (
+from mlpilot.store.base._studies import (
     FINISHED,
     StudyRecord,
     StudyRecords,
+    StudySetup,
     TrialEnd,
     TrialRecord,
     TrialStart,
 )
-from mlpilot.tune._report import write_report
+from mlpilot.tracking import Run, TrackingClient
+from mlpilot.tune._report import warm_up, write_report
 from mlpilot.tune._results import Study, frozen
-from mlpilot.tune._samplers import make_sampler, quiet
+from mlpilot.tune._samplers import make_sampler, quiet, sampler_name
 from mlpilot.tune._space import Param, Space, as_space
 from mlpilot.tune._trial import TrialResult, TrialSpec, run_trial
 from mlpilot.tune.pruners import Pruner, make_pruner
@@ -83,7 +84,7 @@ class _Setup:
     space: Space
     directions: list[str]
     metrics: list[str]
-    sampler: str
+    sampler: str | optuna.samplers.BaseSampler
     seed: int | None
     pruner: Pruner | None
     budget: Budget
@@ -102,7 +103,7 @@ def tune(
     direction: str = "maximize",
     directions: Sequence[str] | None = None,
     metrics: Sequence[str] | None = None,
-    sampler: str = "tpe",
+    sampler: str | optuna.samplers.BaseSampler = "tpe",
     seed: int | None = None,
     pruner: str | Pruner | None = None,
     trials: int | None = None,
@@ -138,7 +139,8 @@ def tune(
         direction: ``maximize`` or ``minimize`` the one objective.
         directions: One direction per objective, for a multi-objective study.
         metrics: Names for the objectives' values (``value``, or ``value_0`` ...).
-        sampler: ``tpe`` (default), ``gp``, ``cmaes``, ``nsga2``, ``random``, ``grid``.
+        sampler: ``tpe`` (default), ``gp``, ``cmaes``, ``nsga2``, ``random``, ``grid``,
+            a sampler a plug-in adds, or an Optuna ``BaseSampler``.
         seed: Makes the sampler's choices repeatable.
         pruner: ``asha``, ``median``, a :class:`~mlpilot.tune.pruners.Pruner`, or none.
         trials, timeout, core_hours: The budget (see :class:`Budget`); at least one,
@@ -203,7 +205,9 @@ def tune(
     make_sampler(sampler, seed=seed, space=the_space, objectives=len(dirs))  # checks it
     grid = the_space.grid() if sampler == "grid" else None
     client = client or TrackingClient()
-    records = StudyRecords(client.store.metadata, client.settings.user)
+    records = client.store.studies
+    if report:
+        warm_up()
     pool, owned = open_executor(executor, cpus)
     try:
         pool.check(setup.resources)
@@ -211,7 +215,7 @@ def tune(
             experiment or DEFAULT_EXPERIMENT,
             name=setup.name,
             params={
-                "sampler": sampler,
+                "sampler": sampler_name(sampler),
                 "pruner": the_pruner.name if the_pruner else "none",
                 "directions": ",".join(dirs),
             },
@@ -220,27 +224,33 @@ def tune(
         with _failing(run):
             records.create(
                 run.id,
-                name=setup.name,
-                objective=source,
-                space=the_space.to_dict(),
-                directions=dirs,
-                metrics=setup.metrics,
-                sampler={"name": sampler, "seed": seed, "grid_size": len(grid) if grid else None},
-                pruner=(
-                    {"name": the_pruner.name, **the_pruner.options()}
-                    if the_pruner
-                    else {"name": None}
+                StudySetup(
+                    name=setup.name,
+                    objective=source,
+                    space=the_space.to_dict(),
+                    directions=dirs,
+                    metrics=setup.metrics,
+                    sampler={
+                        "name": sampler_name(sampler),
+                        "seed": seed,
+                        "grid_size": len(grid) if grid else None,
+                    },
+                    pruner=(
+                        {"name": the_pruner.name, **the_pruner.options()}
+                        if the_pruner
+                        else {"name": None}
+                    ),
+                    budget=dataclasses.asdict(budget),
+                    trial_resources={
+                        **dataclasses.asdict(setup.resources),
+                        "timeout_s": trial_timeout_s,
+                        "parallel": parallel,
+                    },
+                    executor=executor_kind(pool),
+                    objective_kwargs=setup.kwargs,
                 ),
-                budget=dataclasses.asdict(budget),
-                trial_resources={
-                    **dataclasses.asdict(setup.resources),
-                    "timeout_s": trial_timeout_s,
-                    "parallel": parallel,
-                },
-                executor=executor_kind(pool),
-                objective_kwargs=setup.kwargs,
             )
-            driver = _Driver(setup, run.id, client, records, pool, observer, run.experiment, [], [])
+            driver = _Driver(setup, run.id, client, records, pool, observer, [], [])
         with _ending(run, driver, report):
             status = driver.drive()
         return Study.load(run.id, client=client, status=status, sampler_s=driver.sampler_s)
@@ -254,6 +264,7 @@ def resume_study(
     *,
     executor: str | Executor | None = None,
     cpus: int | None = None,
+    sampler: str | optuna.samplers.BaseSampler | None = None,
     client: TrackingClient | None = None,
     observer: Observer | None = None,
 ) -> Study:
@@ -261,19 +272,22 @@ def resume_study(
 
     Every trial that ended is kept and counts against the budget; trials that were
     running when the study stopped are marked ``killed`` and their points are tried
-    again first. Refused while the study is running in another process.
+    again first. Refused while the study is running in another process. ``sampler``
+    replaces the one the study ran with: a study started with a sampler object needs
+    one, since the store holds only its class.
     """
     refuse_in_worker("study")
     client = client or TrackingClient()
     client.mark_dead_runs()
-    records = StudyRecords(client.store.metadata, client.settings.user)
+    records = client.store.studies
     record = records.get(ref)
     if record.status == "running":
         raise ConflictError(
             f"study {record.name!r} ({record.run_id}) is running; it can be resumed once it "
             "has stopped"
         )
-    setup = _setup_of(record)
+    setup = _setup_of(record, sampler)
+    warm_up()
     pool, owned = open_executor(executor or record.executor, cpus)
     try:
         run = client.reopen_run(record.run_id)
@@ -289,7 +303,6 @@ def resume_study(
                 records,
                 pool,
                 observer,
-                record.experiment,
                 trials,
                 _interrupted(trials),
                 spent_s=record.spent_s,
@@ -313,7 +326,6 @@ class _Driver:
         records: StudyRecords,
         pool: Executor,
         observer: Observer | None,
-        experiment: str,
         done: list[TrialRecord],
         rerun: list[dict[str, Any]],
         spent_s: float = 0.0,
@@ -323,7 +335,6 @@ class _Driver:
         self.spent_s = spent_s
         self.sampler_s = 0.0
         self.maximize = setup.directions[0] == "maximize"
-        self.experiment_id = client.get_or_create_experiment(experiment)
         self.finished = [t for t in done if t.state in FINISHED]
         self.core_s = sum(t.cpus * (t.seconds or 0.0) for t in self.finished)
         self.next_number = max((t.number for t in done), default=-1) + 1
@@ -394,17 +405,9 @@ class _Driver:
             # What ended and what starts now, in one transaction: one commit per turn.
             self.records.record(
                 self.study_id,
-                self.setup.metrics,
                 ends=self.ended,
                 starts=[
-                    TrialStart(
-                        run_id,
-                        number,
-                        params,
-                        self.setup.resources.cpus,
-                        self.experiment_id,
-                        self.setup.name,
-                    )
+                    TrialStart(run_id, number, params, self.setup.resources.cpus)
                     for _, run_id, number, params in asked
                 ],
             )
@@ -442,7 +445,7 @@ class _Driver:
         return asked
 
     def submit(self, asked: list[tuple[optuna.trial.Trial, str, int, dict[str, Any]]]) -> None:
-        uri = self.client.store.metadata.uri
+        settings = self.client.settings
         now = time.monotonic()
         for trial, run_id, number, params in asked:
             spec = TrialSpec(
@@ -451,7 +454,7 @@ class _Driver:
                 number,
                 self.setup.objective,
                 params,
-                uri,
+                settings,
                 self.setup.pruner,
                 self.maximize,
                 len(self.setup.directions),
@@ -520,7 +523,7 @@ class _Driver:
             self.client.keep_alive(run_id, False)
         self.running.clear()
         self.ended = []
-        self.records.end_trials(self.study_id, self.setup.metrics, ends)
+        self.records.record(self.study_id, ends=ends)
 
 
 @contextlib.contextmanager
@@ -616,7 +619,9 @@ def _is_function(value: Any) -> bool:
     return callable(value) and not isinstance(value, type) and hasattr(value, "__code__")
 
 
-def _setup_of(record: StudyRecord) -> _Setup:
+def _setup_of(
+    record: StudyRecord, sampler: str | optuna.samplers.BaseSampler | None = None
+) -> _Setup:
     resources = record.trial_resources
     pruner = dict(record.pruner)
     name = pruner.pop("name")
@@ -626,7 +631,7 @@ def _setup_of(record: StudyRecord) -> _Setup:
         space=Space.from_dict(record.space),
         directions=record.directions,
         metrics=record.metrics,
-        sampler=record.sampler["name"],
+        sampler=sampler or record.sampler["name"],
         seed=record.sampler.get("seed"),
         pruner=make_pruner(name, pruner),
         budget=Budget(**record.budget),

@@ -14,14 +14,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlpilot.compute import Resources
+from mlpilot.config import Settings
 from mlpilot.errors import InvalidInputError
 from mlpilot.schedule._step import StepRef
 from mlpilot.schedule._worker import resolve
-from mlpilot.store import MetadataStore
-from mlpilot.tune._records import StudyRecords
+from mlpilot.store._store import open_store
+from mlpilot.store.base._studies import StudyRecords
 from mlpilot.tune.pruners import Progress, Pruner
-
-_stores: dict[str, StudyRecords] = {}
 
 
 class TrialPruned(Exception):  # noqa: N818 (the name users know from Optuna)
@@ -38,7 +37,8 @@ class TrialSpec:
     number: int
     objective: StepRef
     params: dict[str, Any]
-    metadata_uri: str
+    #: The driver's settings: the worker opens the same store from them.
+    settings: Settings
     pruner: Pruner | None
     maximize: bool
     objectives: int
@@ -108,8 +108,11 @@ class Trial:
             )
         number = _number(value, "trial.report: the value")
         self.reports.append((int(step), number))
-        records = _records(self.spec.metadata_uri)
-        records.report(self.study_id, self.run_id, int(step), number)
+        records = open_store(self.spec.settings).studies
+        # A NaN is no value to compare with: it stays in the trial's history, and a
+        # pruner stops the trial on it, but other trials' pruners never read it.
+        if not math.isnan(number):
+            records.report(self.study_id, self.run_id, int(step), number)
         pruner = self.spec.pruner
         if pruner is None:
             return
@@ -193,10 +196,3 @@ def _failure(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)[1:]
     lines = traceback.format_list(frames) + traceback.format_exception_only(exc)
     return "".join(lines).strip()
-
-
-def _records(uri: str) -> StudyRecords:
-    records = _stores.get(uri)
-    if records is None:
-        records = _stores[uri] = StudyRecords(MetadataStore(uri))
-    return records

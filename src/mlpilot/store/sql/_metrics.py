@@ -12,7 +12,7 @@ from sqlalchemy import Connection, and_, insert, or_, select
 
 from mlpilot.store._metadata import MetadataStore
 from mlpilot.store._schema import latest_metrics, metric_chunks, runs
-from mlpilot.store.base._tracking import Batch, Series
+from mlpilot.store.base._tracking import Batch, MetricPoint, Series
 
 _log = logging.getLogger(__name__)
 
@@ -23,9 +23,11 @@ def write_series(
     """Store one chunk per series and advance each series' latest value.
 
     Runs inside the caller's transaction, so a batch is stored whole or not at all.
+    Rows are written in (run, key) order: two transactions that advance the same keys
+    then lock their ``latest_metrics`` rows in the same order, and so never deadlock.
     """
     chunks, latest = [], []
-    for (run_id, key), series in batch.items():
+    for (run_id, key), series in sorted(batch.items(), key=lambda item: item[0]):
         if not series.steps:
             continue
         steps = _little_endian(series.steps, "<i8")
@@ -84,6 +86,25 @@ def without_deleted_runs(conn: Connection, batch: Batch) -> Batch:
             "dropping %d points of deleted run %s", len(batch.pop((run_id, key)).steps), run_id
         )
     return batch
+
+
+def read_history(conn: Connection, run_id: str, key: str) -> list[MetricPoint]:
+    """Every stored point of ``(run_id, key)``, by step then time."""
+    rows = conn.execute(
+        select(metric_chunks.c.steps, metric_chunks.c.timestamps, metric_chunks.c["values"])
+        .where(metric_chunks.c.run_id == run_id, metric_chunks.c.key == key)
+        .order_by(metric_chunks.c.first_step, metric_chunks.c.id)
+    ).all()
+    if not rows:
+        return []
+    steps, stamps, values = (
+        np.concatenate(a) for a in zip(*(unpack_chunk(*r) for r in rows), strict=True)
+    )
+    order = np.lexsort((stamps, steps))
+    return [
+        MetricPoint(int(s), int(t), float(v))
+        for s, t, v in zip(steps[order], stamps[order], values[order], strict=True)
+    ]
 
 
 def unpack_chunk(

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, exists, select
 
 from mlpilot.errors import InvalidInputError, NotFoundError
-from mlpilot.store._schema import experiments, latest_metrics, params, runs, tags
-from mlpilot.store.base._tracking import RunRecord
-from mlpilot.store.sql._search import apply_order, compile_filter
+from mlpilot.store._schema import experiments, latest_metrics, params, run_artifacts, runs, tags
+from mlpilot.store.base._tracking import ArtifactRecord, OrderKeyWarning, RunRecord
+from mlpilot.store.sql._search import apply_order, compile_filter, parse_order
 
 _MIN_PREFIX = 6
 # Ids per IN (...) list: far under every backend's limit on bound parameters.
@@ -63,8 +64,43 @@ def search(
         query = query.where(runs.c.experiment_id.in_([known[n] for n in experiment_names]))
     if filter_text is not None and filter_text.strip():
         query = query.where(compile_filter(filter_text))
-    query = apply_order(query, order_by).limit(limit).offset(offset)
-    return fetch_runs(conn, list(conn.execute(query).scalars()))
+    ordered = apply_order(query, order_by).limit(limit).offset(offset)
+    found = fetch_runs(conn, list(conn.execute(ordered).scalars()))
+    _warn_of_missing_order_keys(conn, query, order_by, found, offset)
+    return found
+
+
+def _warn_of_missing_order_keys(
+    conn: Connection,
+    matching: Select[Any],
+    order_by: Sequence[str],
+    page: list[RunRecord],
+    offset: int,
+) -> None:
+    """Warn of each metric, param or tag ordered by that no matching run has: most
+    likely a misspelt key, and the ordering then does nothing."""
+    if not page:
+        return  # nothing matched, or the page is past the end: there is nothing to order
+    for clause in order_by:
+        field, _ = parse_order(clause)
+        if field.kind == "attribute":
+            continue
+        if any(field.key in getattr(run, field.kind) for run in page):
+            continue
+        # Runs without the key sort last, so a first page without it proves no run has it.
+        if offset:
+            table = {"metrics": latest_metrics, "params": params, "tags": tags}[field.kind]
+            held = exists(
+                select(table.c.run_id).where(table.c.key == field.key, table.c.run_id.in_(matching))
+            )
+            if conn.execute(select(held)).scalar():
+                continue
+        warnings.warn(
+            f"no matching run has {field.kind}.{field.key}, so ordering by it changes "
+            "nothing; check the key's spelling",
+            OrderKeyWarning,
+            stacklevel=2,
+        )
 
 
 def fetch_runs(conn: Connection, run_ids: Sequence[str]) -> list[RunRecord]:
@@ -117,3 +153,42 @@ def descendants(conn: Connection, run_id: str) -> list[str]:
         )
         found.extend(frontier)
     return found
+
+
+_ARTIFACT_COLUMNS = (
+    run_artifacts.c.path,
+    run_artifacts.c.digest,
+    run_artifacts.c.size,
+    run_artifacts.c.created_ms,
+)
+
+
+def artifacts(conn: Connection, run_id: str, prefix: str = "") -> list[ArtifactRecord]:
+    """The run's artifacts at path ``prefix`` or under the folder it names, by path."""
+    query = select(*_ARTIFACT_COLUMNS).where(run_artifacts.c.run_id == run_id)
+    if prefix:
+        query = query.where(
+            run_artifacts.c.path.startswith(prefix + "/", autoescape=True)
+            | (run_artifacts.c.path == prefix)
+        )
+    return [ArtifactRecord(*row) for row in conn.execute(query.order_by(run_artifacts.c.path))]
+
+
+def artifacts_ending_with(
+    conn: Connection, run_ids: Sequence[str], suffix: str
+) -> list[tuple[str, ArtifactRecord]]:
+    """``(run_id, artifact)`` of the runs' artifacts whose path ends with ``suffix``, in
+    the order of ``run_ids``, then by path."""
+    order = {run_id: index for index, run_id in enumerate(run_ids)}
+    found: list[tuple[str, ArtifactRecord]] = []
+    for start in range(0, len(run_ids), _CHUNK):
+        rows = conn.execute(
+            select(run_artifacts.c.run_id, *_ARTIFACT_COLUMNS)
+            .where(
+                run_artifacts.c.run_id.in_(list(run_ids[start : start + _CHUNK])),
+                run_artifacts.c.path.endswith(suffix, autoescape=True),
+            )
+            .order_by(run_artifacts.c.path)
+        ).all()
+        found.extend((row[0], ArtifactRecord(*row[1:])) for row in rows)
+    return sorted(found, key=lambda item: order[item[0]])

@@ -82,16 +82,44 @@ def compile_filter(text: str) -> ColumnElement[bool]:
     return _Parser(text).parse()
 
 
+#: Words that may follow a field in an ordering, and whether each means descending.
+DIRECTIONS = {"asc": False, "ascending": False, "desc": True, "descending": True}
+_ORDER = re.compile(r"(?P<field>(?:metrics|params|tags)\.`[^`]+`|\S+)(?:\s+(?P<direction>\S+))?")
+
+
+def parse_order(clause: str) -> tuple[Field, bool]:
+    """``"FIELD [ASC|DESC]"`` as the field and whether it sorts descending.
+
+    The direction may also be ``ASCENDING`` or ``DESCENDING``, in any case; keys with
+    spaces are quoted in backticks (``metrics.`val loss` DESC``).
+    """
+    if not isinstance(clause, str):
+        raise FilterError(f"an order_by clause must be a string, got {type(clause).__name__}")
+    text = clause.strip()
+    if not text:
+        raise FilterError("empty order_by clause")
+    found = _ORDER.fullmatch(text)
+    if found is None:
+        raise FilterError(
+            f"cannot read order_by clause {clause!r}: write FIELD [ASC|DESC], with keys "
+            'that hold spaces in backticks, e.g. "metrics.`val loss` DESC"'
+        )
+    direction = found["direction"]
+    if direction is not None and direction.lower() not in DIRECTIONS:
+        raise FilterError(
+            f"unknown direction {direction!r} in order_by clause {clause!r}; use ASC or "
+            "DESC (or ASCENDING, DESCENDING), and put keys with spaces in backticks"
+        )
+    return parse_field(found["field"]), direction is not None and DIRECTIONS[direction.lower()]
+
+
 def apply_order(query: Select[Any], order_by: Sequence[str]) -> Select[Any]:
-    """Order ``query`` (over ``runs``) by each ``"FIELD [ASC|DESC]"``; missing values last."""
+    """Order ``query`` (over ``runs``) by each ``"FIELD [ASC|DESC]"``; missing values last.
+
+    Ties go newest first, then by id, so that pages of one ordering never overlap.
+    """
     for index, clause in enumerate(order_by):
-        words = clause.strip().rsplit(None, 1)
-        descending = len(words) == 2 and words[1].lower() == "desc"
-        if len(words) == 2 and words[1].lower() not in ("asc", "desc"):
-            words = [clause.strip()]
-        if not words or not words[0]:
-            raise FilterError(f"empty order_by clause in {list(order_by)!r}")
-        field = parse_field(words[0])
+        field, descending = parse_order(clause)
         column: Any
         if field.kind == "attribute":
             column = _ATTRIBUTE_COLUMNS[field.key]
