@@ -265,10 +265,15 @@ def test_points_of_a_deleted_run_do_not_block_other_runs(client: TrackingClient)
 def test_closing_the_store_writes_pending_points_and_stops_the_writer(
     client: TrackingClient,
 ) -> None:
+    def writers() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "mlpilot-metric-writer"}
+
+    others = writers()  # other stores' writers in this process
     run = client.create_run()
     client.log_metric(run.id, "loss", 0.5, step=1)
+    assert writers() - others
     client.store.close()
 
     assert count_points(client) == 1  # the engine reconnects on demand after close
     run.end()
-    assert not [t for t in threading.enumerate() if t.name == "mlpilot-metric-writer"]
+    assert not writers() - others

@@ -49,7 +49,8 @@ def flavor_of(model: Any) -> Flavor:
         if flavor.accepts(model):
             return flavor
     raise InvalidInputError(
-        f"log_model stores models of the flavors {', '.join(FLAVORS)}; got "
+        "log_model stores scikit-learn estimators and the models of the other installed "
+        f"flavors ({', '.join(FLAVORS)}); got "
         f"{type(model).__module__}.{type(model).__qualname__}. Save other models yourself "
         "and store the files with log_artifact, or install a package that adds a flavor"
     )
