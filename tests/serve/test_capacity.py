@@ -107,6 +107,29 @@ def test_a_model_that_meets_its_target_keeps_its_workers() -> None:
     assert plan([load("a", workers=2), load("b")], budget=8) == {"a": 2, "b": 1}
 
 
+def test_with_no_core_to_spare_a_model_over_target_takes_a_worker_instead_of_adding_one() -> None:
+    # A second worker on saturated cores only splits them further; moving one from a
+    # model inside its target shifts a share of the cores.
+    inside = load("b", workers=2, latency_s=0.02)
+
+    assert plan([over("a"), inside], budget=8, spare_cores=0.1) == {"a": 2, "b": 1}
+    assert plan([over("a"), inside], budget=8, spare_cores=1.5) == {"a": 2, "b": 2}
+
+
+def test_with_no_core_to_spare_busy_workers_alone_do_not_make_a_model_short() -> None:
+    # On saturated cores every worker is busy; only latency tells which model is short.
+    meeting = load("a", latency_s=0.03, utilisation=1.0)
+    inside = load("b", workers=2, latency_s=0.01, utilisation=1.0)
+
+    assert plan([meeting, inside], budget=8, spare_cores=0.0) == {"a": 1, "b": 2}
+
+
+def test_with_no_core_to_spare_a_donor_near_its_own_target_keeps_its_workers() -> None:
+    near = load("b", workers=2, latency_s=0.045, utilisation=1.0)
+
+    assert plan([over("a"), near], budget=8, spare_cores=0.0) == {"a": 1, "b": 2}
+
+
 def _random_load(rng: random.Random, name: str) -> Load:
     min_workers = rng.choice([0, 1, 1, 2])
     workers = rng.randint(max(min_workers, 1), 4)
@@ -130,8 +153,9 @@ def test_every_plan_keeps_within_the_bounds(seed: int) -> None:
     for _ in range(200):
         loads = [_random_load(rng, f"m{i}") for i in range(rng.randint(1, 4))]
         budget = sum(load.workers for load in loads) + rng.randint(0, 3)
+        spare_cores = rng.choice([None, 0.0, 0.4, 2.0])
 
-        want = plan(loads, budget)
+        want = plan(loads, budget, spare_cores)
 
         assert set(want) == {load.name for load in loads}
         assert sum(want.values()) <= budget
@@ -145,3 +169,5 @@ def test_every_plan_keeps_within_the_bounds(seed: int) -> None:
             assert new <= load.workers + 1, (load, want)
             if load.max_workers is not None:
                 assert new <= max(load.max_workers, load.workers), (load, want)
+        if spare_cores == 0.0:
+            assert sum(want.values()) <= sum(load.workers for load in loads), (loads, want)

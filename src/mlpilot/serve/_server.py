@@ -7,9 +7,11 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import time
 from typing import Any
 
+import psutil
 from fastapi import Request
 
 from mlpilot.registry import ModelRegistry
@@ -204,6 +206,7 @@ class Server:
 
     async def _rebalance(self) -> None:
         interval = self.config.rebalance_s
+        _spare_cores()  # the first interval starts now
         while True:
             await asyncio.sleep(interval)
             loads = [
@@ -211,7 +214,7 @@ class Server:
                 for d in self.deployments.values()
                 if (load := d.load(interval, time.monotonic())) is not None
             ]
-            targets = plan(loads, self.budget)
+            targets = plan(loads, self.budget, _spare_cores())
             for load in loads:
                 pool = self.deployments[load.name].primary.pool
                 target = targets[load.name]
@@ -235,7 +238,17 @@ class Server:
         task.add_done_callback(self._events.discard)
 
 
-def _cores() -> int:
-    import os
+def _usable_cores() -> list[int]:
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
 
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+def _cores() -> int:
+    return len(_usable_cores())
+
+
+def _spare_cores() -> float:
+    """How many of the cores this server may use were idle since the last call."""
+    busy = psutil.cpu_percent(percpu=True)
+    return sum(100 - busy[core] for core in _usable_cores() if core < len(busy)) / 100
