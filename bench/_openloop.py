@@ -73,22 +73,28 @@ class Model:
 
     async def send(self, due: float, start: float) -> None:
         async with self.slots:
-            try:
-                reader, writer = (
-                    self.idle.pop()
-                    if self.idle
-                    else await asyncio.open_connection(self.target.host, self.target.port)
-                )
-            except OSError:
-                self._error("connection")
-                return
-            try:
-                writer.write(self.target.request)
-                status, _, closing = await read_response(reader)
-            except (OSError, asyncio.IncompleteReadError, ProtocolError):
-                writer.close()
-                self._error("connection")
-                return
+            # A kept-alive connection the server closed while it sat idle fails before
+            # any answer; as HTTP clients do, send once more on a new connection.
+            attempts = 2 if self.idle else 1
+            for attempt in range(attempts):
+                try:
+                    reader, writer = (
+                        self.idle.pop()
+                        if self.idle and attempt == 0
+                        else await asyncio.open_connection(self.target.host, self.target.port)
+                    )
+                except OSError:
+                    self._error("connection")
+                    return
+                try:
+                    writer.write(self.target.request)
+                    status, _, closing = await read_response(reader)
+                    break
+                except (OSError, asyncio.IncompleteReadError, ProtocolError):
+                    writer.close()
+                    if attempt == attempts - 1:
+                        self._error("connection")
+                        return
             if closing:
                 writer.close()
             else:
