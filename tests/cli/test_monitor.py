@@ -36,6 +36,7 @@ def watched(cli: Invoke, store: Store) -> Invoke:
         "200",
         "--rule",
         "psi > 0.2",
+        "--backfill",  # the tests log traffic of the past
     )
     assert result.exit_code == 0, result.output
     return cli

@@ -20,10 +20,10 @@ from sklearn.dummy import DummyClassifier
 from mlpilot.monitor import Monitors
 from mlpilot.monitor.actions._retrain import _last_json
 from mlpilot.registry import ModelRegistry
-from mlpilot.store import Store
+from mlpilot.store import Store, now_ms
 from mlpilot.tracking import TrackingClient
 
-from .test_monitor import log, reference, traffic
+from .test_monitor import T0, log, reference, traffic
 
 DRIFT = {"name": "drift", "when": "psi > 0.2", "features": ["a"], "cooldown_s": 0}
 
@@ -35,14 +35,15 @@ def monitors(client: TrackingClient) -> Monitors:
     return Monitors(client)
 
 
-def watch(monitors: Monitors, *actions: Any) -> None:
+def watch(monitors: Monitors, *actions: Any, name: str = "watch", backfill: bool = False) -> None:
     monitors.create(
-        "watch",
+        name,
         model="churn",
         reference="ref@v1",
         target="y",
         window_rows=200,
         rules=[{**DRIFT, "actions": ["record", *actions]}],
+        backfill=backfill,
     )
 
 
@@ -95,7 +96,7 @@ def test_a_webhook_receives_the_alert_and_a_dead_one_is_recorded_as_failed(
         {"kind": "webhook", "url": url},
         {"kind": "webhook", "url": dead_url(), "timeout_s": 2},
     )
-    log(store, traffic(200, shift=2.0))
+    log(store, traffic(200, shift=2.0), start_ms=now_ms(), step_ms=1)
 
     [window] = monitors.run_once("watch")
 
@@ -110,6 +111,53 @@ def test_a_webhook_receives_the_alert_and_a_dead_one_is_recorded_as_failed(
     kinds = event_kinds(store)
     # one outcome for each of the three actions, record included
     assert kinds.count("alert.raised") == 1 and kinds.count("alert.action") == 3
+
+
+def test_a_new_monitor_reads_the_traffic_after_it_and_a_backfilled_one_reads_it_all(
+    store: Store, monitors: Monitors
+) -> None:
+    log(store, traffic(400), start_ms=T0, prefix="old")
+    watch(monitors)
+    watch(monitors, name="history", backfill=True)
+    log(store, traffic(200), start_ms=now_ms(), step_ms=1, prefix="new")
+
+    [new] = monitors.run_once("watch")
+    assert new.start_ms > T0 and new.rows == 200
+    assert [w.start_ms for w in monitors.run_once("history")][0] == T0
+    assert len(monitors.windows("history")) == 3
+
+
+def test_an_alert_on_traffic_older_than_its_monitor_is_recorded_but_does_not_act(
+    store: Store, monitors: Monitors, hook: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, received = hook
+    log(store, traffic(200, shift=2.0), start_ms=T0)
+    watch(monitors, {"kind": "webhook", "url": url}, backfill=True)
+
+    [window] = monitors.run_once("watch")
+
+    [alert] = window.alerts
+    assert [a["status"] for a in alert.actions] == ["skipped", "skipped"]
+    assert alert.actions[1]["detail"] == "the traffic began before the monitor was created"
+    assert received == []
+
+
+def test_a_guard_never_rolls_back_a_promotion_for_traffic_the_old_version_served(
+    store: Store, client: TrackingClient, monitors: Monitors
+) -> None:
+    registry = ModelRegistry(client)
+    register_versions(client, registry, 2)
+    registry.set_alias("churn", "champion", 1)
+    watch(monitors, "rollback")
+    log(store, traffic(200, shift=2.0), start_ms=now_ms(), step_ms=1)  # served by version 1
+    registry.set_alias("churn", "champion", 2, reason="promoted")
+
+    [window] = monitors.run_once("watch")
+
+    skipped = window.alerts[0].actions[1]
+    assert skipped["status"] == "skipped"
+    assert skipped["detail"] == "the traffic began before churn@champion moved to version 2"
+    assert registry.get_model("churn").aliases["champion"] == 2
 
 
 def register_versions(client: TrackingClient, registry: ModelRegistry, count: int) -> None:
@@ -128,7 +176,7 @@ def test_rollback_moves_the_champion_back(
     registry.set_alias("churn", "champion", 1, reason="first")
     registry.set_alias("churn", "champion", 2, reason="better")
     watch(monitors, "rollback")
-    log(store, traffic(400, shift=2.0))
+    log(store, traffic(400, shift=2.0), start_ms=now_ms(), step_ms=1)
 
     first, second = monitors.run_once("watch")
 
@@ -136,9 +184,11 @@ def test_rollback_moves_the_champion_back(
     back = registry.moves("churn", "champion")[-1]
     assert back.kind == "rollback" and back.reason.startswith(f"alert {first.alerts[0].id}: ")
     assert first.alerts[0].actions[1]["status"] == "ok"
-    # the second window's alert finds no earlier champion to go back to
+    # the second window was served by version 2 too: one event, one alias move
     skipped = second.alerts[0].actions[1]
-    assert skipped["status"] == "skipped" and "no previous version" in skipped["detail"]
+    assert skipped["status"] == "skipped"
+    assert skipped["detail"] == "the traffic began before churn@champion moved to version 1"
+    assert len(registry.moves("churn", "champion")) == 3
     assert registry.get_model("churn").aliases["champion"] == 1
 
 
@@ -170,7 +220,7 @@ def test_a_retrain_is_started_once_and_its_outcome_recorded(
     flows.write_text(PIPELINE)
     retrain = {"kind": "retrain", "pipeline": f"{flows}:retrain", "params": {"seconds": 2}}
     watch(monitors, retrain)
-    log(store, traffic(400, shift=2.0))
+    log(store, traffic(400, shift=2.0), start_ms=now_ms(), step_ms=1)
 
     first, second = monitors.run_once("watch")
 

@@ -86,7 +86,15 @@ def monitors(client: TrackingClient) -> Monitors:
 
 
 def create(monitors: Monitors, name: str = "watch", **spec: Any) -> Any:
-    spec = {"model": "churn", "reference": "ref@v1", "target": "y", "window_rows": 200, **spec}
+    """A monitor of the whole log: these tests log traffic of the past (``T0``)."""
+    spec = {
+        "model": "churn",
+        "reference": "ref@v1",
+        "target": "y",
+        "window_rows": 200,
+        "backfill": True,
+        **spec,
+    }
     return monitors.create(name, **spec)
 
 
@@ -296,7 +304,13 @@ def test_regression_monitors_score_rmse(store: Store, client: TrackingClient) ->
     ids = log(store, frame, model="houses")
     monitors = Monitors(client)
     monitors.create(
-        "h", model="houses", reference="houses@v1", target="price", window_rows=40, min_labels=10
+        "h",
+        model="houses",
+        reference="houses@v1",
+        target="price",
+        window_rows=40,
+        min_labels=10,
+        backfill=True,
     )
     labels = {
         (rid, row): float(3 * x[i * PER_REQUEST + row] + 1)

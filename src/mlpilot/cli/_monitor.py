@@ -37,6 +37,7 @@ _CREATE_KEYS = {
     "latency_p99_ms",
     "task",
     "rules",
+    "backfill",
 }
 
 
@@ -78,13 +79,21 @@ def create(
     latency_p99_ms: Annotated[
         float | None, typer.Option("--latency-p99-ms", help="The latency target.")
     ] = None,
+    backfill: Annotated[
+        bool,
+        typer.Option(
+            "--backfill",
+            help="Evaluate the traffic logged before the monitor too (reported, never acted on).",
+        ),
+    ] = False,
     config: Annotated[
         Path | None,
         typer.Option("--config", help="A TOML file with these settings and [[rules]] tables."),
     ] = None,
     as_json: _output.JsonOption = False,
 ) -> None:
-    """Create a monitor; the reference profile is computed once, now.
+    """Create a monitor of the traffic from now on; the reference profile is computed
+    once, now.
 
     mlpilot monitor create churn-prod --model churn --reference churn@v3 --target churned
     --window-rows 500 --rule 'psi > 0.2' --rule 'accuracy < 0.8'
@@ -103,6 +112,8 @@ def create(
     spec.update({k: v for k, v in given.items() if v is not None})
     if rule:
         spec["rules"] = [*spec.get("rules", []), *rule]
+    if backfill:
+        spec["backfill"] = True
     for needed in ("model", "reference"):
         if needed not in spec:
             raise InvalidInputError(f"say which {needed} to monitor (--{needed})")

@@ -1,11 +1,13 @@
 """The front door of monitoring: create monitors of served models and evaluate their
 traffic window by window.
 
-A monitor reads a model's prediction log, cuts it into windows (a number of rows, or a
-span of time; a window not yet full waits), and for each window tests drift from a
-reference dataset version, scores the rows whose labels arrived, and measures latency.
-Each window is stored; then the monitor's rules decide whether to raise alerts, and
-the alerts' actions run.
+A monitor reads a model's prediction log from its own creation on (or from the start,
+when asked to backfill), cuts it into windows (a number of rows, or a span of time; a
+window not yet full waits), and for each window tests drift from a reference dataset
+version, scores the rows whose labels arrived, and measures latency. Each window is
+stored; then the monitor's rules decide whether to raise alerts, and the alerts' actions
+run, but only on traffic that came after both the monitor and the model's last alias
+move: history is reported, never acted on.
 
 Example::
 
@@ -25,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from mlpilot.errors import ConflictError, InvalidInputError
+from mlpilot.errors import ConflictError, InvalidInputError, NotFoundError
 from mlpilot.monitor import _spec
 from mlpilot.monitor._rules import Rule, firings, rules_of
 from mlpilot.monitor._scoring import evaluate_window, performance, prediction_values
@@ -74,6 +76,7 @@ class Monitors:
         latency_p99_ms: float | None = None,
         task: str | None = None,
         rules: Sequence[Rule | Mapping[str, Any] | str] = (),
+        backfill: bool = False,
     ) -> Monitor:
         """Create a monitor of the served ``model``; everything is checked first, then
         the reference profile is computed once and stored.
@@ -97,6 +100,9 @@ class Monitors:
             task: ``classification`` or ``regression``; by default the registered
                 model's, else guessed from the target.
             rules: alert rules (:class:`Rule`, their mappings, or conditions alone).
+            backfill: evaluate the traffic logged before the monitor too. Its alerts
+                are recorded, but their actions do not run: an action only follows
+                traffic that came after the monitor and the model's last alias move.
 
         Raises:
             InvalidInputError: a bad name, window, test, threshold, rule or column.
@@ -126,6 +132,7 @@ class Monitors:
             frame[prediction] = prediction_values(data[target], task)
         profile = ReferenceProfile.from_frame(frame, list(frame.columns))
         blob = self.client.store.artifacts.put_bytes(profile.to_bytes())
+        created_ms = now_ms()
         monitor = Monitor(
             name=name,
             model=model,
@@ -142,8 +149,9 @@ class Monitors:
             prediction_column=prediction,
             rules=tuple(rule.to_spec() for rule in parsed),
             profile_digest=blob.digest,
-            created_ms=now_ms(),
+            created_ms=created_ms,
             created_by=self.client.settings.user,
+            since_ms=None if backfill else created_ms,
         )
         self.records.create(monitor)
         return monitor
@@ -181,6 +189,8 @@ class Monitors:
         self._settle(found)
         profile = self.profile(found)
         index, from_ms, from_skip = self.records.next_position(found.name)
+        if index == 0:
+            from_ms = found.since_ms
         frame = self.client.store.predictions.read(found.model, since_ms=from_ms, labels=True)
         new = [
             WindowResult(
@@ -267,6 +277,7 @@ class Monitors:
         windows = [
             {
                 "index": w.index,
+                "start_ms": w.start_ms,
                 "end_ms": w.end_ms,
                 "rows": w.rows,
                 "results": w.results,
@@ -276,6 +287,8 @@ class Monitors:
             }
             for w in history
         ]
+        starts = {w.index: w.start_ms for w in history}
+        acts_from, since = self._acts_from(monitor)
         raised = []
         for rule in rules:
             columns = rule.columns(monitor.features)
@@ -283,6 +296,10 @@ class Monitors:
             subject = f"{monitor.name} ({monitor.model})"
             actions = rule.actions
             for firing in firings(rule, columns, windows, first, earlier, subject):
+                began = min(starts[index] for index in firing.values["windows"])
+                stale = began < acts_from
+                status = "skipped" if stale else "pending"
+                detail = f"the traffic began before {since}" if stale else ""
                 alert = self.records.raise_alert(
                     monitor.name,
                     rule.name,
@@ -290,12 +307,12 @@ class Monitors:
                     firing.window_end_ms,
                     firing.message,
                     json_safe(firing.values),
-                    [{"kind": a.name, "status": "pending", "detail": ""} for a in actions],
+                    [{"kind": a.name, "status": status, "detail": detail} for a in actions],
                 )
                 if alert is None:  # another process raised it at the same time
                     continue
                 context = self._context(monitor, alert)
-                for position, action in enumerate(actions):
+                for position, action in enumerate([] if stale else actions):
                     try:
                         result = action.run(context)
                     except Exception as exc:  # an action's failure must not stop the others
@@ -303,7 +320,24 @@ class Monitors:
                         result = {"kind": action.name, "status": "failed", "detail": str(exc)}
                     self.records.set_action(alert.id, position, json_safe(result))
                 raised.append(self.records.alert(alert.id))
+                if not stale:  # its actions may have moved an alias (a rollback)
+                    acts_from, since = self._acts_from(monitor)
         return raised
+
+    def _acts_from(self, monitor: Monitor) -> tuple[int, str]:
+        """From when the monitor's alerts may act, and what that time is: its creation,
+        or the model's last alias move if later (windows before it were served by
+        another version)."""
+        acts_from, since = monitor.created_ms, "the monitor was created"
+        try:
+            moves = self.client.store.registry.moves(monitor.model)
+        except NotFoundError:  # a model only the prediction log knows
+            moves = []
+        last = max(moves, key=lambda move: move.ts_ms, default=None)
+        if last is not None and last.ts_ms > acts_from:
+            acts_from = last.ts_ms
+            since = f"{monitor.model}@{last.alias} moved to version {last.version}"
+        return acts_from, since
 
     def _settle(self, monitor: Monitor) -> None:
         """Record the end of actions still running on the monitor's alerts."""

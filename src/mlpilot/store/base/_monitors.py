@@ -36,6 +36,8 @@ class Monitor:
         profile_digest: the artifact blob of the reference profile.
         created_ms: when it was created, in UTC milliseconds.
         created_by: who created it.
+        since_ms: the first logged time it evaluates: its creation unless it was asked
+            to backfill (None: the whole log).
     """
 
     name: str
@@ -55,6 +57,7 @@ class Monitor:
     profile_digest: str
     created_ms: int
     created_by: str
+    since_ms: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The monitor as JSON-able values."""

@@ -36,6 +36,7 @@ _SPEC_KEYS = (
     "min_labels",
     "latency_p99_ms",
     "prediction_column",
+    "since_ms",
 )
 _WINDOW_COLUMNS = (
     "start_ms",
@@ -460,6 +461,7 @@ def _monitor(row: Any) -> Monitor:
         profile_digest=row.profile_digest,
         created_ms=row.created_ms,
         created_by=row.created_by,
+        since_ms=spec.get("since_ms"),
     )
 
 
