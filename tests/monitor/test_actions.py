@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +22,7 @@ from sklearn.datasets import load_iris
 from sklearn.dummy import DummyClassifier
 
 from mlpilot.monitor import Monitors
-from mlpilot.monitor.actions._retrain import _last_json
+from mlpilot.monitor.actions._retrain import settings_environment
 from mlpilot.registry import ModelRegistry
 from mlpilot.store import Store, now_ms
 from mlpilot.tracking import TrackingClient
@@ -250,6 +254,50 @@ def test_a_retrain_is_started_once_and_its_outcome_recorded(
     assert row.status == "finished" and row.ended_ms is not None
     assert store.monitors.running_retrains("churn") == []
     # the pipeline ran against this store, not the default one under MLPILOT_HOME
-    report = _last_json(Path(started["log"]))
-    assert report is not None and report["status"] == "finished"
-    assert store.pipelines.get(report["run_id"]).status == "finished"
+    [run] = TrackingClient(store).search_runs(filter=f"tags.`mlpilot.retrain` = '{record.id}'")
+    assert store.pipelines.get(run.id).status == "finished"
+
+
+def test_a_killed_retrain_is_recorded_as_failed_from_its_pipeline_runs_record(
+    store: Store, monitors: Monitors, tmp_path: Path
+) -> None:
+    """Its outcome comes from the pipeline run, not from what its log happens to hold:
+    a killed driver leaves no exit code to a process that did not start it, and no
+    report in the log."""
+    flows = tmp_path / "flows.py"
+    flows.write_text(PIPELINE)
+    retrain = {"kind": "retrain", "pipeline": f"{flows}:retrain", "params": {"seconds": 120}}
+    watch(monitors, retrain)
+    log(store, traffic(200, shift=2.0), start_ms=now_ms(), step_ms=1)
+    [window] = monitors.run_once("watch")
+    started = window.alerts[0].actions[1]
+    client = TrackingClient(store)
+    tagged = f"tags.`mlpilot.retrain` = '{started['retrain_id']}'"
+    deadline = time.monotonic() + 120
+    while not client.search_runs(filter=tagged):
+        assert time.monotonic() < deadline, Path(started["log"]).read_text()
+        time.sleep(0.2)
+
+    os.killpg(started["pid"], signal.SIGKILL)  # the driver and its workers
+    driver = psutil.Process(started["pid"])
+    while driver.status() != psutil.STATUS_ZOMBIE:  # dead; this process reaps it
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    # Settled by another process, as `monitor run-once` from cron would.
+    subprocess.run(
+        [sys.executable, "-m", "mlpilot", "monitor", "run-once", "watch"],
+        env=settings_environment(store.settings),
+        check=True,
+        capture_output=True,
+    )
+
+    [alert] = monitors.alerts("watch")
+    outcome = alert.actions[1]
+    [run] = client.search_runs(filter=tagged)
+    # the process that settles it finds the driver dead and the run failed (or, if it
+    # is the first to look, ends it as killed)
+    assert run.status in ("failed", "killed")
+    assert outcome["status"] == "failed", outcome
+    assert outcome["detail"].startswith(f"the retraining pipeline run {run.id} ")
+    assert "promoted nothing" not in outcome["detail"]
+    assert store.monitors.retrain(started["retrain_id"]).status == "failed"

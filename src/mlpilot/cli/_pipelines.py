@@ -75,6 +75,10 @@ def run(
     experiment: Annotated[
         str | None, typer.Option("--experiment", "-e", help="Experiment (pipelines).")
     ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", "-t", metavar="KEY=VALUE", help="A tag of the run (repeatable)."),
+    ] = None,
     as_json: _output.JsonOption = False,
 ) -> None:
     """Run a pipeline to its end, showing each step's progress as it goes.
@@ -97,6 +101,7 @@ def run(
                 client=client,
                 observer=live.update,
                 on_start=live.start,
+                tags=_tags(tag or []),
             )
     except KeyboardInterrupt:
         _interrupted(live.run, as_json)
@@ -209,13 +214,21 @@ def show(ctx: typer.Context, run_id: RunIdArgument, as_json: _output.JsonOption 
 
 def _params(pairs: list[str]) -> dict[str, str]:
     """``NAME=VALUE`` pairs as text by name; the pipeline reads each by its annotation."""
-    params: dict[str, str] = {}
+    return _pairs(pairs, "--param", "NAME=VALUE")
+
+
+def _tags(pairs: list[str]) -> dict[str, str]:
+    return _pairs(pairs, "--tag", "KEY=VALUE")
+
+
+def _pairs(pairs: list[str], option: str, form: str) -> dict[str, str]:
+    found: dict[str, str] = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
         if not sep or not name:
-            raise InvalidInputError(f"--param takes NAME=VALUE, not {pair!r}")
-        params[name] = text
-    return params
+            raise InvalidInputError(f"{option} takes {form}, not {pair!r}")
+        found[name] = text
+    return found
 
 
 def _records(ctx: typer.Context) -> PipelineRecords:

@@ -118,6 +118,7 @@ class Pipeline:
         client: TrackingClient | None = None,
         observer: Observer | None = None,
         on_start: Callable[[PipelineRun], None] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> PipelineRun:
         """Run the pipeline to its end and return the run.
 
@@ -134,6 +135,8 @@ class Pipeline:
             observer: Called with ``(task, status)`` on every change, e.g. to draw
                 progress.
             on_start: Called with the run once its rows exist, before any task runs.
+            tags: More tags of the run (what started it, say), besides its pipeline's
+                and policy's.
         """
         refuse_in_worker("pipeline")
         if policy not in POLICIES:
@@ -152,7 +155,11 @@ class Pipeline:
                 experiment or DEFAULT_EXPERIMENT,
                 name=self.name,
                 params=params,
-                tags={"mlpilot.pipeline": self.name, "mlpilot.policy": policy},
+                tags={
+                    **(tags or {}),
+                    "mlpilot.pipeline": self.name,
+                    "mlpilot.policy": policy,
+                },
             )
             with _ending(run):
                 records = client.store.pipelines

@@ -20,6 +20,8 @@ from mlpilot.store.base._monitors import RetrainRecord
 
 #: A retrain on another machine whose end this one cannot see counts as lost after this.
 STALE_AFTER_MS = 24 * 3600 * 1000
+#: The tag of the pipeline run a retrain started, its value the retrain's id.
+RETRAIN_TAG = "mlpilot.retrain"
 #: This machine, as retrains record it.
 HOST = os.uname().nodename if hasattr(os, "uname") else "localhost"
 _SETTING_NAMES = {field.name for field in dataclasses.fields(Settings)}
@@ -94,12 +96,15 @@ class RetrainAction(Action):
         # user of the machine (``ps``), and a store URI may hold a password.
         command = [
             sys.executable,
-            "-c",
-            "from mlpilot.cli import main; main()",
+            "-m",
+            "mlpilot",
             "pipelines",
             "run",
             self.pipeline,
             "--json",
+            # The pipeline run says how the retrain went: this tag finds it.
+            "--tag",
+            f"{RETRAIN_TAG}={retrain.id}",
         ]
         for key, value in self.params.items():
             command += ["--param", f"{key}={json.dumps(value)}"]
@@ -188,17 +193,31 @@ def _alive(retrain: RetrainRecord) -> bool:
 
 
 def _result(context: AlertContext, retrain: RetrainRecord) -> tuple[str, str]:
-    """How a retrain that ended went: ``finished`` or ``failed``, and what came of it."""
+    """How a retrain whose process ended went, from its pipeline run's own record:
+    ``finished`` (the effect on the champion) or ``failed`` (the run failed, was killed,
+    stopped without ending, or never began)."""
     with _children_lock:
         child = _children.pop(retrain.pid, None) if retrain.pid is not None else None
     code = child.poll() if child is not None else None
-    report = _last_json(Path(retrain.log_path)) if retrain.log_path else None
-    status = report.get("status") if report else None
-    if status != "finished" and (status is not None or code not in (0, None)):
-        run = f" run {report['run_id']}" if report and report.get("run_id") else ""
+    stays = f"version {retrain.champion_before} stays champion"
+    runs = context.client.search_runs(filter=f"tags.`{RETRAIN_TAG}` = '{retrain.id}'")
+    if not runs:
+        ended = "" if code is None else f" (exit code {code})"
         return "failed", (
-            f"the retraining pipeline{run} ended {status or f'with exit code {code}'}; "
-            f"see {retrain.log_path}; version {retrain.champion_before} stays champion"
+            f"the retrain's process ended{ended} before its pipeline run began; see "
+            f"{retrain.log_path}; {stays}"
+        )
+    run = runs[0]
+    if run.status == "running":  # its process is gone, so nobody will end it
+        context.client.end_run(run.id, "killed")
+        return "failed", (
+            f"the retraining pipeline run {run.id} stopped without ending (its process "
+            f"was killed); see {retrain.log_path}; {stays}"
+        )
+    if run.status != "finished":
+        return "failed", (
+            f"the retraining pipeline run {run.id} ended {run.status}; see "
+            f"{retrain.log_path}; {stays}"
         )
     effect = context.client.store.monitors.retrain_effect(retrain.id)
     if effect.moved_to is not None:
@@ -208,21 +227,3 @@ def _result(context: AlertContext, retrain: RetrainRecord) -> tuple[str, str]:
             f"the gate refused version {effect.refused}; version {effect.champion} stays champion"
         )
     return "finished", f"the pipeline promoted nothing; version {effect.champion} stays champion"
-
-
-def _last_json(path: Path) -> dict[str, Any] | None:
-    """The JSON document ``mlpilot pipelines run --json`` printed last, if any."""
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return None
-    start = text.rfind("\n{")
-    start = start + 1 if start >= 0 else (0 if text.startswith("{") else -1)
-    if start < 0:
-        return None
-    end = text.find("\n}", start)
-    try:
-        found = json.loads(text[start : end + 2] if end >= 0 else text[start:])
-    except ValueError:
-        return None
-    return found if isinstance(found, dict) else None
