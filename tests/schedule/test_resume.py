@@ -89,6 +89,13 @@ def test_a_killed_driver_resumes_and_no_completed_step_runs_again(
     driver.wait()
     completed = done_before_kill()
     assert 6 <= len(completed) < 20
+    # Once a process sees the driver dead, its run has failed and nothing in it runs.
+    seer = TrackingClient(store)
+    seer.mark_dead_runs()  # as opening a store does, once per process
+    assert seer.get_run(run_id).status == "failed"
+    left = Counter(t.status for t in records.tasks(run_id))
+    assert left["done"] == len(completed)
+    assert left["lost"] <= 1 and left["cancelled"] == 20 - len(completed) - left["lost"]
 
     resumed = run_cli(settings, "pipelines", "resume", run_id, "--json")
 

@@ -38,9 +38,10 @@ _TASK_STYLES = {
     "failed": "red",
     "skipped": "dim",
     "cancelled": "yellow",
+    "lost": "red",
     "pending": "dim",
 }
-_FINAL = ("done", "cached", "failed", "skipped", "cancelled")
+_FINAL = ("done", "cached", "failed", "skipped", "cancelled", "lost")
 # Siblings of one step shown under a task before the rest are summed up in one line.
 _SHOWN_SIBLINGS = 12
 

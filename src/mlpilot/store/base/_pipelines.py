@@ -18,9 +18,19 @@ COMPLETE = ("done", "cached")
 #: Task states in which a task has stopped for good (in one drive of its run).
 ENDED = ("done", "failed", "cancelled")
 #: Task states from which a resumed run starts the task again.
-UNFINISHED = ("pending", "running", "retrying", "failed", "skipped", "cancelled")
-#: Every state a task can be in.
-TASK_STATES = ("pending", "running", "retrying", "done", "cached", "failed", "skipped", "cancelled")
+UNFINISHED = ("pending", "running", "retrying", "failed", "skipped", "cancelled", "lost")
+#: Every state a task can be in; ``lost`` when its run ended (its driver died) while it ran.
+TASK_STATES = (
+    "pending",
+    "running",
+    "retrying",
+    "done",
+    "cached",
+    "failed",
+    "skipped",
+    "cancelled",
+    "lost",
+)
 #: How an attempt can end; ``running`` while it runs, ``lost`` when its driver died.
 ATTEMPT_STATES = ("running", "ok", "error", "timeout", "died", "cancelled", "lost")
 

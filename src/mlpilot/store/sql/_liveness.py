@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 
 from mlpilot.store._metadata import MetadataStore, now_ms
 from mlpilot.store._schema import runs
+from mlpilot.store.sql._pipeline_rows import settle_unfinished
 
 HOST = socket.gethostname()
 
@@ -59,6 +60,7 @@ def mark_dead_runs(metadata: MetadataStore, heartbeat_timeout_s: float) -> list[
                 .values(status="failed", end_ms=now)
             ).rowcount
             if changed:
+                settle_unfinished(conn, run_id, now, f"the run failed: {reason}")
                 metadata.record_event(
                     conn, "run.failed", "run", run_id, "mlpilot.liveness", reason=reason
                 )

@@ -7,7 +7,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, and_, select, update
 
 from mlpilot.errors import InvalidInputError, NotFoundError
 from mlpilot.store._schema import experiments, pipeline_runs, runs, task_attempts, task_runs
@@ -198,3 +198,21 @@ def tasks(conn: Connection, run_id: str) -> list[TaskRecord]:
         )
         for row in conn.execute(select(t).where(t.c.run_id == run_id).order_by(t.c.position))
     ]
+
+
+def settle_unfinished(conn: Connection, run_id: str, end_ms: int, why: str) -> None:
+    """As a pipeline run ends other than finished, in the same transaction: its running
+    attempts and tasks are ``lost`` and its waiting tasks ``cancelled``, so that nothing
+    stays running after the run (``resume`` starts them again). No-op for other runs."""
+    ids = select(task_runs.c.id).where(task_runs.c.run_id == run_id).scalar_subquery()
+    conn.execute(
+        update(task_attempts)
+        .where(task_attempts.c.task_id.in_(ids), task_attempts.c.status == "running")
+        .values(status="lost", end_ms=end_ms, error=why)
+    )
+    for before, after in ((("running", "retrying"), "lost"), (("pending",), "cancelled")):
+        conn.execute(
+            update(task_runs)
+            .where(task_runs.c.run_id == run_id, task_runs.c.status.in_(before))
+            .values(status=after, end_ms=end_ms, error=why)
+        )

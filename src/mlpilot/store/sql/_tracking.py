@@ -28,6 +28,7 @@ from mlpilot.store.base._tracking import (
 from mlpilot.store.sql import _queries
 from mlpilot.store.sql._liveness import HOST, mark_dead_runs
 from mlpilot.store.sql._metrics import read_history, without_deleted_runs, write_series
+from mlpilot.store.sql._pipeline_rows import settle_unfinished
 
 # Re-exported: the other domains' SQL retries its writes the same way.
 from mlpilot.store.sql._retry import write_retrying as write_retrying
@@ -200,9 +201,12 @@ class SqlTrackingRecords:
         def end(conn: Connection) -> None:
             resolved = _queries.resolve_run_id(conn, run_id)
             previous = conn.execute(select(runs.c.status).where(runs.c.id == resolved)).scalar()
+            ended = now_ms()
             conn.execute(
-                update(runs).where(runs.c.id == resolved).values(status=status, end_ms=now_ms())
+                update(runs).where(runs.c.id == resolved).values(status=status, end_ms=ended)
             )
+            if status != "finished":
+                settle_unfinished(conn, resolved, ended, f"the run ended {status}")
             self._event(conn, f"run.{status}", "run", resolved, previous=previous)
 
         write_retrying(self._metadata, end)
