@@ -98,6 +98,19 @@ def sizes(items: list[str] = ["a", "b"]) -> Any:  # noqa: B006
     return cores.map(items)
 
 
+@step(cache=False)
+def nap(pidfile: str, seconds: float) -> float:
+    """Say which process runs it, then sleep."""
+    Path(pidfile).write_text(str(os.getpid()))
+    time.sleep(seconds)
+    return seconds
+
+
+@pipeline
+def napping(pidfile: str, seconds: float = 120) -> Any:
+    return nap(pidfile, seconds)
+
+
 @step
 def returns_lock() -> Any:
     return threading.Lock()

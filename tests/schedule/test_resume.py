@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from mlpilot.config import Settings
@@ -56,6 +57,32 @@ def wait_for(condition: Any, what: str, timeout_s: float = 120) -> Any:
 def the_only_run(records: PipelineRecords) -> str | None:
     runs = records.list_runs()
     return runs[0].run_id if runs else None
+
+
+def test_a_killed_driver_takes_its_workers_and_their_tasks_with_it(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "worker.pid"
+    driver = subprocess.Popen(
+        mlpilot(settings, "pipelines", "run", f"{FLOWS}:napping", "--param", f"pidfile={pidfile}"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(pidfile.exists, "the step to start")
+    worker = psutil.Process(int(pidfile.read_text()))
+    helpers = psutil.Process(driver.pid).children(recursive=True)  # the fork server too
+
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+
+    def gone(process: psutil.Process) -> bool:
+        try:
+            return process.status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    wait_for(lambda: gone(worker), "the worker to end", timeout_s=60)
+    wait_for(lambda: all(gone(p) for p in helpers), "the fork server to end", timeout_s=60)
 
 
 def test_a_killed_driver_resumes_and_no_completed_step_runs_again(

@@ -36,6 +36,8 @@ from mlpilot.errors import InvalidInputError
 
 _NODE = socket.gethostname()
 _PR_SET_PDEATHSIG = 1
+#: How often a worker checks that the process owning its executor is alive.
+_OWNER_CHECK_S = 0.5
 
 
 @dataclasses.dataclass
@@ -244,7 +246,10 @@ class LocalExecutor(Executor):
     def _new_worker(self) -> _Worker:
         parent, child = self._context.Pipe()
         # Not a daemon: a task may start processes of its own (a pool for its cores).
-        process = self._context.Process(target=_work, args=(child,), daemon=False)
+        owner = psutil.Process()
+        process = self._context.Process(
+            target=_work, args=(child, owner.pid, owner.create_time()), daemon=False
+        )
         process.start()
         child.close()
         return _Worker(process, parent)
@@ -281,9 +286,9 @@ class LocalExecutor(Executor):
 _STARTED = b"started"
 
 
-def _work(conn: Connection) -> None:
+def _work(conn: Connection, owner: int, owner_created: float) -> None:
     """A worker process: run each task it is sent and send back how it went."""
-    _die_with_parent()
+    _die_with_owner(owner, owner_created)
     while True:
         try:
             payload = conn.recv_bytes()
@@ -295,19 +300,37 @@ def _work(conn: Connection) -> None:
         conn.send_bytes(pickle.dumps(measured))
 
 
-def _die_with_parent() -> None:
-    """Have Linux kill this worker when the fork server that started it exits.
+def _die_with_owner(owner: int, created: float) -> None:
+    """End this worker, whatever task it runs, once the process that owns the executor
+    (a pipeline's or a study's driver) is gone, so that a killed driver leaves no task
+    behind to write results nobody waits for, or to compete with a resumed run.
 
-    The fork server exits with the process that owns the executor, so a driver that is
-    killed takes its workers with it, and a resumed run never competes with tasks the
-    dead driver started.
+    The fork server cannot see to it: every worker holds the descriptor that keeps the
+    server alive, so the server outlives its clients as long as a worker does. Linux's
+    parent-death signal covers the server itself dying; a thread watching the owner
+    covers the owner.
     """
-    if sys.platform != "linux":
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not available: workers end at their next read
-        return
-    if os.getppid() == 1:  # the server was gone before the request took effect
-        os._exit(1)
+    if sys.platform == "linux":
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+    threading.Thread(
+        target=_watch_owner, args=(owner, created), name="mlpilot-owner-watch", daemon=True
+    ).start()
+
+
+def _watch_owner(owner: int, created: float) -> None:
+    while True:
+        try:
+            process = psutil.Process(owner)
+            # Another process may take the number of one that died: compare births.
+            same = abs(process.create_time() - created) < 0.01
+            alive = same and process.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            alive = False
+        except psutil.AccessDenied:
+            alive = True
+        if not alive:
+            os._exit(1)
+        time.sleep(_OWNER_CHECK_S)
