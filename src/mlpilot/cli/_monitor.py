@@ -32,6 +32,7 @@ _CREATE_KEYS = {
     "window_seconds",
     "tests",
     "alpha",
+    "correction",
     "psi_threshold",
     "min_labels",
     "latency_p99_ms",
@@ -79,6 +80,13 @@ def create(
     latency_p99_ms: Annotated[
         float | None, typer.Option("--latency-p99-ms", help="The latency target.")
     ] = None,
+    correction: Annotated[
+        str | None,
+        typer.Option(
+            "--correction",
+            help="How p-values of many columns are corrected: bh (default), bonferroni, none.",
+        ),
+    ] = None,
     backfill: Annotated[
         bool,
         typer.Option(
@@ -108,6 +116,7 @@ def create(
         "window_seconds": window_seconds,
         "min_labels": min_labels,
         "latency_p99_ms": latency_p99_ms,
+        "correction": correction,
     }
     spec.update({k: v for k, v in given.items() if v is not None})
     if rule:

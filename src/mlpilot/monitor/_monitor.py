@@ -35,6 +35,7 @@ from mlpilot.monitor._scoring import window_features as window_features  # for _
 from mlpilot.monitor._windows import cut, reread
 from mlpilot.monitor.actions import AlertContext, action_from_spec
 from mlpilot.monitor.drift import ReferenceProfile
+from mlpilot.monitor.drift._base import correction as check_correction
 from mlpilot.monitor.drift._base import positive, significance
 from mlpilot.store._metadata import now_ms
 from mlpilot.store._predictions import json_safe
@@ -71,6 +72,7 @@ class Monitors:
         window_seconds: int | None = None,
         tests: Sequence[str] = ("ks", "psi", "chi2"),
         alpha: float = 0.05,
+        correction: str = "bh",
         psi_threshold: float = 0.2,
         min_labels: int = 30,
         latency_p99_ms: float | None = None,
@@ -94,6 +96,12 @@ class Monitors:
             window_seconds: or into windows of this many seconds.
             tests: drift tests by name (``ks``, ``psi``, ``chi2``).
             alpha: significance level of KS and chi-square.
+            correction: how their p-values are corrected for the many columns a
+                window tests at once, in drifted columns and in rules on ``ks_p`` and
+                ``chi2_p``: ``bh`` (Benjamini–Hochberg, the expected share of false
+                alarms among flagged columns stays under ``alpha``), ``bonferroni`` (the
+                chance of any false alarm in a window does), or ``none``. A rule on one
+                column is never corrected.
             psi_threshold: the PSI from which a column counts as drifted.
             min_labels: labelled rows a window needs for its performance to be scored.
             latency_p99_ms: the p99 latency the model should keep, flagged per window.
@@ -116,6 +124,7 @@ class Monitors:
         window = _spec.window(window_rows, window_seconds)
         chosen_tests = _spec.drift_tests(tests)
         alpha = significance(alpha)
+        correction = check_correction(correction)
         psi_threshold = positive("psi_threshold", psi_threshold)
         min_labels = _spec.whole(min_labels, "min_labels", 1)
         if latency_p99_ms is not None:
@@ -152,6 +161,7 @@ class Monitors:
             created_ms=created_ms,
             created_by=self.client.settings.user,
             since_ms=None if backfill else created_ms,
+            correction=correction,
         )
         self.records.create(monitor)
         return monitor
@@ -295,7 +305,8 @@ class Monitors:
             earlier = self.records.rule_alerts(monitor.name, rule.name)
             subject = f"{monitor.name} ({monitor.model})"
             actions = rule.actions
-            for firing in firings(rule, columns, windows, first, earlier, subject):
+            found = firings(rule, columns, windows, first, earlier, subject, monitor.correction)
+            for firing in found:
                 began = min(starts[index] for index in firing.values["windows"])
                 stale = began < acts_from
                 status = "skipped" if stale else "pending"

@@ -21,6 +21,7 @@ from typing import Any
 
 from mlpilot.errors import InvalidInputError
 from mlpilot.monitor.actions import Action, action_from_spec
+from mlpilot.monitor.drift._base import adjusted_p_values
 from mlpilot.store.base._monitors import Monitor
 
 #: Metrics measured on each column a rule names (the largest or smallest of them counts).
@@ -219,11 +220,12 @@ def rules_of(monitor: Monitor) -> tuple[Rule, ...]:
 
 
 def window_value(
-    rule: Rule, columns: Sequence[str], window: Mapping[str, Any]
+    rule: Rule, columns: Sequence[str], window: Mapping[str, Any], correction: str = "none"
 ) -> tuple[float | None, list[str]]:
     """The value the rule's condition reads on a stored window, and the columns where a
     per-column condition held; None where the window cannot say (not evaluable, too
-    few labels, no such test)."""
+    few labels, no such test). P-values are read adjusted by ``correction`` for the
+    number of columns the rule reads."""
     condition = rule.condition
     metric = condition.metric
     if metric in COLUMN_METRICS:
@@ -235,6 +237,9 @@ def window_value(
         }
         if not values:
             return None, []
+        if field == "p_value":
+            adjusted = adjusted_p_values(list(values.values()), correction)
+            values = dict(zip(values, adjusted.tolist(), strict=True))
         held = [c for c, v in values.items() if condition.holds(float(v))]
         pick = min if condition.op in ("<", "<=") else max
         return float(pick(values.values())), held
@@ -302,6 +307,7 @@ def firings(
     first: int,
     alerts: Sequence[tuple[int, int]],
     subject: str,
+    correction: str = "none",
 ) -> list[Firing]:
     """Where ``rule`` fires among ``windows`` (stored windows as mappings, oldest first)
     from the one numbered ``first`` on.
@@ -317,7 +323,7 @@ def firings(
     counted: list[tuple[int, float, bool, list[str]]] = []  # index, value, held, columns
     cooldown_ms = rule.cooldown_s * 1000
     for window in windows:
-        value, held_columns = window_value(rule, columns, window)
+        value, held_columns = window_value(rule, columns, window, correction)
         if value is None:
             continue
         held = bool(held_columns) if condition.metric in COLUMN_METRICS else condition.holds(value)

@@ -62,6 +62,7 @@ def drift(monitor: Monitor, profile: ReferenceProfile, rows: pd.DataFrame) -> di
             monitor.tests,
             alpha=monitor.alpha,
             psi_threshold=monitor.psi_threshold,
+            correction=monitor.correction,
         )
     except Exception as exc:  # a window no test can read is recorded, not fatal
         _log.warning("monitor %s could not test a window for drift: %s", monitor.name, exc)

@@ -4,7 +4,7 @@ the entry point group ``mlpilot.drift_tests``)."""
 
 from __future__ import annotations
 
-from mlpilot.monitor.drift._base import DRIFT_TESTS, DriftTest
+from mlpilot.monitor.drift._base import CORRECTIONS, DRIFT_TESTS, DriftTest
 from mlpilot.monitor.drift._check import check_drift
 from mlpilot.monitor.drift._chi2 import ChiSquareTest
 from mlpilot.monitor.drift._frame import ColumnKind
@@ -22,6 +22,7 @@ from mlpilot.monitor.drift._report import ColumnResult, DriftReport
 from mlpilot.monitor.drift._window import Window
 
 __all__ = [
+    "CORRECTIONS",
     "DRIFT_TESTS",
     "SAMPLE_SIZE",
     "CategoricalColumn",

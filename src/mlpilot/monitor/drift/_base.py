@@ -7,6 +7,8 @@ import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+import numpy as np
+
 from mlpilot._plugins import Registry
 from mlpilot.errors import InvalidInputError
 from mlpilot.monitor.drift._frame import ColumnKind
@@ -66,6 +68,51 @@ def significance(alpha: float) -> float:
     if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
         raise InvalidInputError(f"alpha must be a number between 0 and 1, got {alpha!r}")
     return float(alpha)
+
+
+#: How the p-values of one window's columns are corrected for testing many at once:
+#: not at all, Bonferroni's (the chance of any false alarm in the window stays under
+#: alpha), or Benjamini–Hochberg's (the expected share of false alarms among the
+#: columns flagged stays under alpha).
+CORRECTIONS = ("none", "bonferroni", "bh")
+
+
+def correction(value: str) -> str:
+    """``value``, checked to be one of :data:`CORRECTIONS`."""
+    if value not in CORRECTIONS:
+        raise InvalidInputError(
+            f"unknown correction {value!r}; use one of {', '.join(CORRECTIONS)}"
+        )
+    return value
+
+
+def corrected_threshold(p_values: Any, alpha: float, how: str) -> float:
+    """The threshold below which a p-value among ``p_values`` (one per column tested)
+    counts as significant at ``alpha``, corrected ``how``."""
+    count = len(p_values)
+    if how == "none" or count <= 1:
+        return alpha
+    if how == "bonferroni":
+        return alpha / count
+    ordered = np.sort(np.asarray(p_values, dtype=np.float64))
+    passing = ordered <= alpha * np.arange(1, count + 1) / count
+    if not passing.any():
+        return alpha / count
+    # Benjamini–Hochberg rejects every p-value up to the largest that passes, itself
+    # included: the threshold is the next number above it.
+    return float(np.nextafter(ordered[passing].max(), np.inf))
+
+
+def adjusted_p_values(p_values: Any, how: str) -> np.ndarray:
+    """``p_values`` (one per column) adjusted ``how``, to compare with a level as is."""
+    values = np.asarray(p_values, dtype=np.float64)
+    if how == "bonferroni":
+        return np.minimum(values * len(values), 1.0)
+    if how == "bh" and len(values) > 1:
+        from scipy.stats import false_discovery_control
+
+        return np.asarray(false_discovery_control(values, method="bh"))
+    return values
 
 
 def positive(name: str, value: float) -> float:

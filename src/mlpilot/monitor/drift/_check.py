@@ -19,6 +19,7 @@ def check_drift(
     *,
     alpha: float = 0.05,
     psi_threshold: float = 0.2,
+    correction: str = "none",
     bonferroni: bool = False,
 ) -> DriftReport:
     """Test every column of ``window`` for drift from the reference ``profile``.
@@ -36,7 +37,10 @@ def check_drift(
             :class:`DriftTest` objects.
         alpha: the significance level of the tests named ``ks`` and ``chi2``.
         psi_threshold: the index from which the test named ``psi`` reports drift.
-        bonferroni: divide ``alpha`` by the number of columns each test compares.
+        correction: how ``ks`` and ``chi2`` correct ``alpha`` for the number of
+            columns each compares: ``none``, ``bonferroni`` or ``bh``
+            (Benjamini–Hochberg).
+        bonferroni: the same as ``correction="bonferroni"``.
 
     Returns:
         The report, with one result per column and test.
@@ -51,7 +55,7 @@ def check_drift(
         report = check_drift(profile, last_hour)
         report.drifted_columns        # ['age', 'country']
     """
-    chosen = _tests(tests, alpha, psi_threshold, bonferroni)
+    chosen = _tests(tests, alpha, psi_threshold, "bonferroni" if bonferroni else correction)
     read = Window(profile, window)
     if read.rows == 0:
         return DriftReport((), 0, profile.rows, reason="empty window")
@@ -62,13 +66,13 @@ def check_drift(
 
 
 def _tests(
-    tests: Sequence[str | DriftTest] | str, alpha: float, psi_threshold: float, bonferroni: bool
+    tests: Sequence[str | DriftTest] | str, alpha: float, psi_threshold: float, correction: str
 ) -> list[DriftTest]:
     # The settings of check_drift that set up the built-in tests; others use their own.
-    settings = {
+    settings: dict[str, dict[str, Any]] = {
         "psi": {"threshold": psi_threshold},
-        "ks": {"alpha": alpha, "bonferroni": bonferroni},
-        "chi2": {"alpha": alpha, "bonferroni": bonferroni},
+        "ks": {"alpha": alpha, "correction": correction},
+        "chi2": {"alpha": alpha, "correction": correction},
     }
     made: dict[str, DriftTest] = {}
     for test in [tests] if isinstance(tests, str) else tests:

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mlpilot.monitor.drift._base import DriftTest, significance
+from mlpilot.monitor.drift._base import DriftTest, corrected_threshold, significance
+from mlpilot.monitor.drift._base import correction as check_correction
 from mlpilot.monitor.drift._frame import ColumnKind
 from mlpilot.monitor.drift._profile import CategoricalColumn
 from mlpilot.monitor.drift._report import ColumnResult
@@ -25,14 +26,19 @@ class ChiSquareTest(DriftTest):
 
     Args:
         alpha: the significance level.
-        bonferroni: divide ``alpha`` by the number of columns compared.
+        correction: how the threshold is corrected for the number of columns compared
+            at once: ``none``, ``bonferroni`` or ``bh`` (Benjamini–Hochberg); see
+            :data:`~mlpilot.monitor.drift.CORRECTIONS`.
+        bonferroni: the same as ``correction="bonferroni"``.
     """
 
     name = "chi2"
 
-    def __init__(self, alpha: float = 0.05, *, bonferroni: bool = False) -> None:
+    def __init__(
+        self, alpha: float = 0.05, *, correction: str = "none", bonferroni: bool = False
+    ) -> None:
         self.threshold = significance(alpha)
-        self.bonferroni = bonferroni
+        self.correction = "bonferroni" if bonferroni else check_correction(correction)
 
     def applies_to(self, kind: ColumnKind) -> bool:
         return kind == "categorical"
@@ -51,7 +57,7 @@ class ChiSquareTest(DriftTest):
             freedoms.append(freedom)
         # chi2.sf with 0 degrees of freedom is NaN; one category cannot have drifted.
         p_values = np.where(np.array(freedoms) > 0, chi2.sf(statistics, np.maximum(freedoms, 1)), 1)
-        threshold = self.threshold / len(columns) if self.bonferroni else self.threshold
+        threshold = corrected_threshold(p_values, self.threshold, self.correction)
         return [
             ColumnResult(name, self.name, s, float(p), threshold, bool(p < threshold))
             for name, s, p in zip(columns, statistics, p_values, strict=True)

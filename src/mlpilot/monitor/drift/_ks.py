@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mlpilot.monitor.drift._base import DriftTest, significance
+from mlpilot.monitor.drift._base import DriftTest, corrected_threshold, significance
+from mlpilot.monitor.drift._base import correction as check_correction
 from mlpilot.monitor.drift._frame import ColumnKind
 from mlpilot.monitor.drift._kolmogorov import ks_p_values
 from mlpilot.monitor.drift._report import ColumnResult
@@ -26,15 +27,19 @@ class KSTest(DriftTest):
 
     Args:
         alpha: the significance level.
-        bonferroni: divide ``alpha`` by the number of columns compared, so that it bounds
-            the chance of any false alarm in the window rather than in each column.
+        correction: how the threshold is corrected for the number of columns compared
+            at once: ``none``, ``bonferroni`` or ``bh`` (Benjamini–Hochberg); see
+            :data:`~mlpilot.monitor.drift.CORRECTIONS`.
+        bonferroni: the same as ``correction="bonferroni"``.
     """
 
     name = "ks"
 
-    def __init__(self, alpha: float = 0.05, *, bonferroni: bool = False) -> None:
+    def __init__(
+        self, alpha: float = 0.05, *, correction: str = "none", bonferroni: bool = False
+    ) -> None:
         self.threshold = significance(alpha)
-        self.bonferroni = bonferroni
+        self.correction = "bonferroni" if bonferroni else check_correction(correction)
 
     def applies_to(self, kind: ColumnKind) -> bool:
         return kind == "numeric"
@@ -47,7 +52,7 @@ class KSTest(DriftTest):
         reference = np.array([window.profile.columns[name].count for name in columns], float)
         current = np.array([c.count for c in comparisons], dtype=np.float64)
         p_values = ks_p_values(statistics, reference, current)
-        threshold = self.threshold / len(columns) if self.bonferroni else self.threshold
+        threshold = corrected_threshold(p_values, self.threshold, self.correction)
         return [
             ColumnResult(name, self.name, float(d), float(p), threshold, bool(p < threshold))
             for name, d, p in zip(columns, statistics, p_values, strict=True)

@@ -38,6 +38,9 @@ class Monitor:
         created_by: who created it.
         since_ms: the first logged time it evaluates: its creation unless it was asked
             to backfill (None: the whole log).
+        correction: how the p-values of a window's columns are corrected for being
+            tested together (``none``, ``bonferroni``, ``bh``), in drifted columns and
+            in rules on ``ks_p`` and ``chi2_p``.
     """
 
     name: str
@@ -58,6 +61,7 @@ class Monitor:
     created_ms: int
     created_by: str
     since_ms: int | None = None
+    correction: str = "none"
 
     def to_dict(self) -> dict[str, Any]:
         """The monitor as JSON-able values."""

@@ -37,6 +37,7 @@ _SPEC_KEYS = (
     "latency_p99_ms",
     "prediction_column",
     "since_ms",
+    "correction",
 )
 _WINDOW_COLUMNS = (
     "start_ms",
@@ -462,6 +463,7 @@ def _monitor(row: Any) -> Monitor:
         created_ms=row.created_ms,
         created_by=row.created_by,
         since_ms=spec.get("since_ms"),
+        correction=spec.get("correction", "none"),
     )
 
 
