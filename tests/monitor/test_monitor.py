@@ -3,6 +3,7 @@ labels that arrive later, latency, and the alerts their rules raise."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -117,6 +118,9 @@ def test_create_profiles_the_reference_once_with_the_predictions(monitors: Monit
     assert monitor.rules[0]["name"] == "psi"
 
 
+RETRAIN_MISSPELT = {"kind": "retrain", "pipeline": "no/such/file.py:retrian"}
+
+
 @pytest.mark.parametrize(
     ("spec", "error", "message"),
     [
@@ -134,6 +138,12 @@ def test_create_profiles_the_reference_once_with_the_predictions(monitors: Monit
         ({"rules": [{"when": "psi > 0.2", "features": ["zz"]}]}, InvalidInputError, "zz"),
         ({"rules": [{"when": "psi > 0.2", "actions": ["page"]}]}, InvalidInputError, "page"),
         ({"task": "ranking"}, InvalidInputError, "task"),
+        ({"correction": "holm"}, InvalidInputError, "unknown correction 'holm'"),
+        (
+            {"rules": [{"when": "psi > 0.2", "actions": [RETRAIN_MISSPELT]}]},
+            NotFoundError,
+            "no pipeline file no/such/file.py",
+        ),
     ],
 )
 def test_create_checks_everything_first(
@@ -142,6 +152,44 @@ def test_create_checks_everything_first(
     with pytest.raises(error, match=message):
         create(monitors, **spec)
     assert monitors.list_monitors() == []
+
+
+FLOW = """
+from mlpilot import pipeline, step
+
+
+@step
+def fit(trials: int) -> int:
+    return trials
+
+
+@pipeline
+def retrain(trials: int = 3):
+    return fit(trials)
+"""
+
+
+def test_a_retrain_action_is_checked_against_its_pipeline_when_the_monitor_is_created(
+    monitors: Monitors, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "flows.py").write_text(FLOW)
+    monkeypatch.chdir(tmp_path)
+
+    def retrain(pipeline: str, **params: Any) -> list[dict[str, Any]]:
+        action = {"kind": "retrain", "pipeline": pipeline, "params": params}
+        return [{"when": "psi > 0.2", "actions": [action]}]
+
+    with pytest.raises(
+        NotFoundError, match="flows.py has no pipeline 'retrian'; its pipelines: retrain"
+    ):
+        create(monitors, rules=retrain("flows.py:retrian"))
+    with pytest.raises(InvalidInputError, match="no parameter 'trails'; its parameters: trials"):
+        create(monitors, rules=retrain("flows.py:retrain", trails=5))
+    # A relative path is kept absolute: the scheduler that retrains starts elsewhere.
+    monitor = create(monitors, rules=retrain("flows.py:retrain", trials=5))
+    [_, action] = monitor.rules[0]["actions"]
+    assert action["pipeline"] == f"{tmp_path / 'flows.py'}:retrain"
+    assert monitors.list_monitors() == [monitor]
 
 
 def test_a_name_is_taken_once(monitors: Monitors) -> None:

@@ -3,6 +3,7 @@ raises InvalidInputError with a message a user can act on."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -124,5 +125,5 @@ def rules(
         if made.name in {r.name for r in parsed}:
             made = Rule.from_spec({**made.to_spec(), "name": f"{made.name}-{position + 1}"})
         made.check_columns(features, prediction)
-        parsed.append(made)
+        parsed.append(dataclasses.replace(made, actions=tuple(a.checked() for a in made.actions)))
     return tuple(parsed)

@@ -64,6 +64,12 @@ class Action(abc.ABC):
     def to_spec(self) -> dict[str, Any] | str:
         """The action as a rule stores it (a name, or a mapping with ``kind``)."""
 
+    def checked(self) -> Action:
+        """The action as a monitor stores it, once what it refers to was found: called
+        when a monitor is created, so that a mistake is reported then and not during an
+        incident. The default has nothing to check."""
+        return self
+
     def settle(self, context: AlertContext, outcome: dict[str, Any]) -> dict[str, Any] | None:
         """For an outcome still ``running``: the final outcome once the work ended,
         else None. Actions that finish within :meth:`run` keep this default."""

@@ -65,6 +65,17 @@ class RetrainAction(Action):
     def to_spec(self) -> dict[str, Any]:
         return {"kind": self.name, "pipeline": self.pipeline, "params": self.params}
 
+    def checked(self) -> RetrainAction:
+        """Load the pipeline and check the parameters against it; a file is named by its
+        absolute path, since the retrain may start from another folder."""
+        from mlpilot.schedule import load_pipeline
+
+        load_pipeline(self.pipeline).params(self.params)
+        where, _, name = self.pipeline.rpartition(":")
+        if where.endswith(".py") or os.sep in where:
+            return RetrainAction(f"{Path(where).resolve()}:{name}", self.params)
+        return self
+
     def run(self, context: AlertContext) -> dict[str, Any]:
         records = context.client.store.monitors
         settings = context.client.settings
