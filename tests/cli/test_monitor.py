@@ -161,3 +161,34 @@ actions = ["record", { kind = "webhook", url = "http://127.0.0.1:9/hook" }]
     assert_one_line_error(
         watched("monitor", "create", "other", "--config", str(config)), "unknown setting speed"
     )
+
+
+def test_update_pause_resume_and_delete(watched: Invoke, tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        """
+window_rows = 100
+
+[[rules]]
+when = "psi > 0.5"
+actions = ["record", { kind = "webhook", url = "http://127.0.0.1:9/hook" }]
+"""
+    )
+    updated = parse_json(
+        watched("monitor", "update", "watch", "--config", str(rules), "--follow", "none", "--json")
+    )
+    assert updated["window"] == {"rows": 100} and updated["follow"] is None
+    assert updated["rules"][0]["actions"][1]["kind"] == "webhook"
+    assert_one_line_error(watched("monitor", "update", "watch"), "say what to change")
+    rules.write_text('model = "other"\n')
+    assert_one_line_error(
+        watched("monitor", "update", "watch", "--config", str(rules)), "unknown setting model"
+    )
+
+    assert watched("monitor", "pause", "watch").exit_code == 0
+    [shown] = parse_json(watched("monitor", "list", "--json"))
+    assert shown["paused"] is True
+    assert watched("monitor", "resume", "watch").exit_code == 0
+    assert watched("monitor", "delete", "watch", "--yes").exit_code == 0
+    assert parse_json(watched("monitor", "list", "--json")) == []
+    assert_one_line_error(watched("monitor", "delete", "watch", "--yes"), "no monitor named")

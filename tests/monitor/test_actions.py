@@ -21,6 +21,7 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.dummy import DummyClassifier
 
+from mlpilot.errors import InvalidInputError, NotFoundError
 from mlpilot.monitor import Monitors
 from mlpilot.monitor.actions._retrain import settings_environment
 from mlpilot.registry import ModelRegistry
@@ -301,3 +302,70 @@ def test_a_killed_retrain_is_recorded_as_failed_from_its_pipeline_runs_record(
     assert outcome["detail"].startswith(f"the retraining pipeline run {run.id} ")
     assert "promoted nothing" not in outcome["detail"]
     assert store.monitors.retrain(started["retrain_id"]).status == "failed"
+
+
+def test_a_monitor_is_updated_paused_resumed_and_deleted(
+    store: Store, client: TrackingClient, monitors: Monitors
+) -> None:
+    watch(monitors)
+    before = monitors.get("watch")
+
+    changed = monitors.update("watch", window_rows=100, rules=["psi > 0.5"], correction="none")
+
+    assert changed.window == {"rows": 100} and changed.correction == "none"
+    assert [rule["when"] for rule in changed.rules] == ["psi > 0.5"]
+    assert monitors.get("watch") == changed and changed.created_ms == before.created_ms
+    [event] = [e for e in store.events.read() if e.kind == "monitor.updated"]
+    assert event.payload["window"] == [{"rows": 200}, {"rows": 100}]
+    for bad, error, message in (
+        ({"model": "other"}, InvalidInputError, "model cannot be changed"),
+        ({"reference": "ref@v9"}, NotFoundError, "ref"),
+        ({"window_rows": 0}, InvalidInputError, "window rows"),
+    ):
+        with pytest.raises(error, match=message):
+            monitors.update("watch", **bad)
+        assert monitors.get("watch") == changed  # nothing half-written
+
+    monitors.pause("watch")
+    log(store, traffic(300), start_ms=now_ms(), step_ms=1)
+    assert monitors.run_once("watch") == []
+    monitors.resume("watch")
+    assert [w.rows for w in monitors.run_once("watch")] == [100, 100, 100]
+
+    monitors.delete("watch")
+    with pytest.raises(NotFoundError, match="no monitor named 'watch'"):
+        monitors.get("watch")
+    assert [e.kind for e in store.events.read()][-1] == "monitor.deleted"
+
+
+def test_the_reference_follows_the_champion_to_the_data_it_was_trained_on(
+    store: Store, client: TrackingClient, monitors: Monitors
+) -> None:
+    """After a retrain on shifted data is promoted, the shift is the new normal: the
+    monitor compares with the new champion's data and stops alerting on it."""
+    registry = ModelRegistry(client)
+    register_versions(client, registry, 1)
+    registry.set_alias("churn", "champion", 1)
+    shifted = reference(seed=3)
+    shifted["a"] += 2.0
+    client.datasets.register("ref", shifted)
+    X, y = load_iris(return_X_y=True)
+    with client.create_run("monitor", name="retrained") as run:
+        client.log_model(run.id, DummyClassifier().fit(X, y))
+    registry.register("churn", run.id, dataset="ref@v2")
+    watch(monitors)
+    watch(monitors, name="fixed")
+    monitors.update("fixed", follow=None)
+    registry.set_alias("churn", "champion", 2, reason="retrained on the new scanner's data")
+    log(store, traffic(200, shift=2.0), start_ms=now_ms(), step_ms=1)
+
+    [window] = monitors.run_once("watch")
+    [still] = monitors.run_once("fixed")
+
+    assert monitors.get("watch").reference == "ref@v2" and window.alerts == []
+    assert monitors.get("fixed").reference == "ref@v1" and still.alerts
+    [moved] = [
+        e for e in store.events.read() if e.kind == "monitor.updated" and e.object_id == "watch"
+    ]
+    assert moved.payload["reference"] == ["ref@v1", "ref@v2"]
+    assert moved.payload["reason"] == "churn@champion is version 2, trained on ref@v2"

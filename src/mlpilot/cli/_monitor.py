@@ -38,12 +38,67 @@ _CREATE_KEYS = {
     "latency_p99_ms",
     "task",
     "rules",
+    "follow",
     "backfill",
 }
+_UPDATE_KEYS = _CREATE_KEYS - {"model", "backfill"}
 
 
 def _monitors(ctx: typer.Context) -> Monitors:
     return Monitors(state(ctx).client())
+
+
+ReferenceOption = Annotated[
+    str | None,
+    typer.Option("--reference", metavar="DATASET@VERSION", help="What traffic is compared with."),
+]
+TargetOption = Annotated[str | None, typer.Option("--target", help="The reference's label column.")]
+FeatureOption = Annotated[
+    list[str] | None,
+    typer.Option("--feature", "-f", help="A column to test (repeatable; all by default)."),
+]
+WindowRowsOption = Annotated[
+    int | None, typer.Option("--window-rows", help="Windows of this many rows (500).")
+]
+WindowSecondsOption = Annotated[
+    int | None, typer.Option("--window-seconds", help="Or windows of this many seconds.")
+]
+RuleOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--rule",
+        metavar="'METRIC OP NUMBER'",
+        help="An alert rule (repeatable); rules with actions go in --config.",
+    ),
+]
+MinLabelsOption = Annotated[
+    int | None, typer.Option("--min-labels", help="Labels a window needs to be scored (30).")
+]
+LatencyOption = Annotated[
+    float | None, typer.Option("--latency-p99-ms", help="The latency target.")
+]
+CorrectionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--correction",
+        help="How p-values of many columns are corrected: bh (default), bonferroni, none.",
+    ),
+]
+FollowOption = Annotated[
+    str | None,
+    typer.Option(
+        "--follow",
+        metavar="ALIAS",
+        help=(
+            "The alias whose version's training data becomes the reference when it moves "
+            "(champion); none keeps the reference."
+        ),
+    ),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="A TOML file with these settings and [[rules]] tables."),
+]
 
 
 @app.command("create")
@@ -51,42 +106,16 @@ def create(
     ctx: typer.Context,
     name: NameArgument,
     model: Annotated[str | None, typer.Option("--model", help="The served model.")] = None,
-    reference: Annotated[
-        str | None,
-        typer.Option(
-            "--reference", metavar="DATASET@VERSION", help="What traffic is compared with."
-        ),
-    ] = None,
-    target: Annotated[
-        str | None, typer.Option("--target", help="The reference's label column.")
-    ] = None,
-    feature: Annotated[
-        list[str] | None,
-        typer.Option("--feature", "-f", help="A column to test (repeatable; all by default)."),
-    ] = None,
-    window_rows: Annotated[
-        int | None, typer.Option("--window-rows", help="Windows of this many rows (500).")
-    ] = None,
-    window_seconds: Annotated[
-        int | None, typer.Option("--window-seconds", help="Or windows of this many seconds.")
-    ] = None,
-    rule: Annotated[
-        list[str] | None,
-        typer.Option("--rule", metavar="'METRIC OP NUMBER'", help="An alert rule (repeatable)."),
-    ] = None,
-    min_labels: Annotated[
-        int | None, typer.Option("--min-labels", help="Labels a window needs to be scored (30).")
-    ] = None,
-    latency_p99_ms: Annotated[
-        float | None, typer.Option("--latency-p99-ms", help="The latency target.")
-    ] = None,
-    correction: Annotated[
-        str | None,
-        typer.Option(
-            "--correction",
-            help="How p-values of many columns are corrected: bh (default), bonferroni, none.",
-        ),
-    ] = None,
+    reference: ReferenceOption = None,
+    target: TargetOption = None,
+    feature: FeatureOption = None,
+    window_rows: WindowRowsOption = None,
+    window_seconds: WindowSecondsOption = None,
+    rule: RuleOption = None,
+    min_labels: MinLabelsOption = None,
+    latency_p99_ms: LatencyOption = None,
+    correction: CorrectionOption = None,
+    follow: FollowOption = None,
     backfill: Annotated[
         bool,
         typer.Option(
@@ -94,10 +123,7 @@ def create(
             help="Evaluate the traffic logged before the monitor too (reported, never acted on).",
         ),
     ] = False,
-    config: Annotated[
-        Path | None,
-        typer.Option("--config", help="A TOML file with these settings and [[rules]] tables."),
-    ] = None,
+    config: ConfigOption = None,
     as_json: _output.JsonOption = False,
 ) -> None:
     """Create a monitor of the traffic from now on; the reference profile is computed
@@ -106,23 +132,22 @@ def create(
     mlpilot monitor create churn-prod --model churn --reference churn@v3 --target churned
     --window-rows 500 --rule 'psi > 0.2' --rule 'accuracy < 0.8'
     """
-    spec = _config(config) if config is not None else {}
-    given = {
-        "model": model,
-        "reference": reference,
-        "target": target,
-        "features": feature or None,
-        "window_rows": window_rows,
-        "window_seconds": window_seconds,
-        "min_labels": min_labels,
-        "latency_p99_ms": latency_p99_ms,
-        "correction": correction,
-    }
-    spec.update({k: v for k, v in given.items() if v is not None})
-    if rule:
-        spec["rules"] = [*spec.get("rules", []), *rule]
-    if backfill:
-        spec["backfill"] = True
+    spec = _settings(
+        config,
+        _CREATE_KEYS,
+        model=model,
+        reference=reference,
+        target=target,
+        features=feature or None,
+        window_rows=window_rows,
+        window_seconds=window_seconds,
+        min_labels=min_labels,
+        latency_p99_ms=latency_p99_ms,
+        correction=correction,
+        follow=follow,
+        rules=rule or None,
+        backfill=backfill or None,
+    )
     for needed in ("model", "reference"):
         if needed not in spec:
             raise InvalidInputError(f"say which {needed} to monitor (--{needed})")
@@ -134,6 +159,80 @@ def create(
         f"Created monitor {monitor.name} of {monitor.model} against {monitor.reference} "
         f"({_window(monitor)}, {len(monitor.features)} features, {len(monitor.rules)} rules)"
     )
+
+
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    name: NameArgument,
+    reference: ReferenceOption = None,
+    target: TargetOption = None,
+    feature: FeatureOption = None,
+    window_rows: WindowRowsOption = None,
+    window_seconds: WindowSecondsOption = None,
+    rule: RuleOption = None,
+    min_labels: MinLabelsOption = None,
+    latency_p99_ms: LatencyOption = None,
+    correction: CorrectionOption = None,
+    follow: FollowOption = None,
+    config: ConfigOption = None,
+    as_json: _output.JsonOption = False,
+) -> None:
+    """Change a monitor's settings; the rules given replace its rules. Its windows and
+    alerts stay.
+
+    mlpilot monitor update churn-prod --reference churn@v4 --config rules.toml
+    """
+    changes = _settings(
+        config,
+        _UPDATE_KEYS,
+        reference=reference,
+        target=target,
+        features=feature or None,
+        window_rows=window_rows,
+        window_seconds=window_seconds,
+        min_labels=min_labels,
+        latency_p99_ms=latency_p99_ms,
+        correction=correction,
+        follow=follow,
+        rules=rule or None,
+    )
+    if not changes:
+        raise InvalidInputError("say what to change, e.g. --reference or --rule")
+    monitor = _monitors(ctx).update(name, **changes)
+    if as_json:
+        _output.print_json(monitor.to_dict())
+        return
+    _output.stderr().print(f"Updated monitor {monitor.name}: {', '.join(sorted(changes))}")
+
+
+@app.command("pause")
+def pause(ctx: typer.Context, name: NameArgument) -> None:
+    """Stop evaluating a monitor; the traffic logged meanwhile is evaluated on resume."""
+    _monitors(ctx).pause(name)
+    _output.stderr().print(f"Paused monitor {name}; resume it with: mlpilot monitor resume {name}")
+
+
+@app.command("resume")
+def resume(ctx: typer.Context, name: NameArgument) -> None:
+    """Evaluate a paused monitor again, from where it stopped."""
+    _monitors(ctx).resume(name)
+    _output.stderr().print(f"Resumed monitor {name}")
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    name: NameArgument,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Delete a monitor with its windows and alerts (the events stay)."""
+    monitors = _monitors(ctx)
+    monitors.get(name)
+    if not yes and not typer.confirm(f"Delete monitor {name} with its windows and alerts?"):
+        raise typer.Exit(1)
+    monitors.delete(name)
+    _output.stderr().print(f"Deleted monitor {name}")
 
 
 @app.command("list")
@@ -327,7 +426,16 @@ def _window(monitor: Monitor) -> str:
     return f"windows of {monitor.window['seconds']} s"
 
 
-def _config(path: Path) -> dict[str, Any]:
+def _settings(config: Path | None, allowed: set[str], **given: Any) -> dict[str, Any]:
+    """The settings of ``config`` (if any) with the options given over them."""
+    spec = _config(config, allowed) if config is not None else {}
+    spec.update({k: v for k, v in given.items() if v is not None})
+    if spec.get("follow") == "none":
+        spec["follow"] = None
+    return spec
+
+
+def _config(path: Path, allowed: set[str]) -> dict[str, Any]:
     try:
         document = tomllib.loads(path.read_text())
     except OSError as exc:
@@ -335,10 +443,10 @@ def _config(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise InvalidInputError(f"{path} is not valid TOML: {exc}") from None
     table = document.get("monitor", document)
-    unknown = sorted(set(table) - _CREATE_KEYS)
+    unknown = sorted(set(table) - allowed)
     if unknown:
         raise InvalidInputError(
-            f"{path}: unknown setting {', '.join(unknown)}; use {', '.join(sorted(_CREATE_KEYS))}"
+            f"{path}: unknown setting {', '.join(unknown)}; use {', '.join(sorted(allowed))}"
         )
     return dict(table)
 

@@ -39,6 +39,7 @@ from mlpilot.monitor.drift._base import correction as check_correction
 from mlpilot.monitor.drift._base import positive, significance
 from mlpilot.store._metadata import now_ms
 from mlpilot.store._predictions import json_safe
+from mlpilot.store._validate import check_key
 from mlpilot.store.base._monitors import AlertRecord, Monitor, WindowResult
 from mlpilot.tracking import TrackingClient
 
@@ -78,6 +79,7 @@ class Monitors:
         latency_p99_ms: float | None = None,
         task: str | None = None,
         rules: Sequence[Rule | Mapping[str, Any] | str] = (),
+        follow: str | None = "champion",
         backfill: bool = False,
     ) -> Monitor:
         """Create a monitor of the served ``model``; everything is checked first, then
@@ -108,6 +110,10 @@ class Monitors:
             task: ``classification`` or ``regression``; by default the registered
                 model's, else guessed from the target.
             rules: alert rules (:class:`Rule`, their mappings, or conditions alone).
+            follow: the alias whose version's training data becomes the reference
+                when the alias moves to a version trained on other data (after a
+                retrain on the shifted data, that data is the new normal); None keeps
+                ``reference`` until it is updated.
             backfill: evaluate the traffic logged before the monitor too. Its alerts
                 are recorded, but their actions do not run: an action only follows
                 traffic that came after the monitor and the model's last alias move.
@@ -120,29 +126,128 @@ class Monitors:
         _spec.check_name(name)
         if self.records.exists(name):
             raise ConflictError(f"a monitor named {name!r} exists; pick another name")
+        created_ms = now_ms()
+        monitor = self._build(
+            name=name,
+            model=model,
+            created_ms=created_ms,
+            created_by=self.client.settings.user,
+            since_ms=None if backfill else created_ms,
+            paused=False,
+            settings={
+                "reference": reference,
+                "features": features,
+                "target": target,
+                "window_rows": window_rows,
+                "window_seconds": window_seconds,
+                "tests": tests,
+                "alpha": alpha,
+                "correction": correction,
+                "psi_threshold": psi_threshold,
+                "min_labels": min_labels,
+                "latency_p99_ms": latency_p99_ms,
+                "task": task,
+                "rules": rules,
+                "follow": follow,
+            },
+        )
+        self.records.create(monitor)
+        return monitor
+
+    def update(self, name: str, *, reason: str = "", **changes: Any) -> Monitor:
+        """Change a monitor's settings: any of :meth:`create`'s but its name, model and
+        ``backfill``, and ``paused``. Everything is checked as on creation, and the
+        reference profile computed again; stored windows and alerts stay. ``reason``
+        goes into the ``monitor.updated`` event with what changed.
+
+        Raises:
+            NotFoundError: no such monitor, or an unknown dataset version.
+            InvalidInputError: an unknown setting, or a bad value for one.
+        """
+        found = self.records.get(name)
+        unknown = sorted(set(changes) - set(_UPDATABLE))
+        if unknown:
+            raise InvalidInputError(
+                f"a monitor's {', '.join(unknown)} cannot be changed; change any of "
+                f"{', '.join(_UPDATABLE)}"
+            )
+        settings = _settings_of(found)
+        if {"window_rows", "window_seconds"} & set(changes):
+            settings.pop("window_rows", None)
+            settings.pop("window_seconds", None)
+        paused = bool(changes.pop("paused", found.paused))
+        settings.update(changes)
+        updated = self._build(
+            name=found.name,
+            model=found.model,
+            created_ms=found.created_ms,
+            created_by=found.created_by,
+            since_ms=found.since_ms,
+            paused=paused,
+            settings=settings,
+        )
+        before, after = found.to_dict(), updated.to_dict()
+        changed = {
+            key: [before[key], after[key]]
+            for key in after
+            if before.get(key) != after[key] and key != "profile_digest"
+        }
+        if changed or updated.profile_digest != found.profile_digest:
+            self.records.update(updated, {**changed, **({"reason": reason} if reason else {})})
+        return updated
+
+    def pause(self, name: str) -> Monitor:
+        """Stop evaluating a monitor's traffic until :meth:`resume`; the traffic logged
+        meanwhile is evaluated then."""
+        return self.update(name, paused=True)
+
+    def resume(self, name: str) -> Monitor:
+        """Evaluate a paused monitor's traffic again, from where it stopped."""
+        return self.update(name, paused=False)
+
+    def delete(self, name: str) -> None:
+        """Delete a monitor with its windows and alerts (their events stay)."""
+        self.records.delete(self.records.get(name).name)
+
+    def _build(
+        self,
+        *,
+        name: str,
+        model: str,
+        created_ms: int,
+        created_by: str,
+        since_ms: int | None,
+        paused: bool,
+        settings: Mapping[str, Any],
+    ) -> Monitor:
+        """A monitor from checked settings, with its reference profile stored."""
         registered_task = self._check_model(model)
-        window = _spec.window(window_rows, window_seconds)
-        chosen_tests = _spec.drift_tests(tests)
-        alpha = significance(alpha)
-        correction = check_correction(correction)
-        psi_threshold = positive("psi_threshold", psi_threshold)
-        min_labels = _spec.whole(min_labels, "min_labels", 1)
+        window = _spec.window(settings.get("window_rows"), settings.get("window_seconds"))
+        chosen_tests = _spec.drift_tests(settings["tests"])
+        alpha = significance(settings["alpha"])
+        correction = check_correction(settings["correction"])
+        psi_threshold = positive("psi_threshold", settings["psi_threshold"])
+        min_labels = _spec.whole(settings["min_labels"], "min_labels", 1)
+        latency_p99_ms = settings.get("latency_p99_ms")
         if latency_p99_ms is not None:
             latency_p99_ms = positive("latency_p99_ms", latency_p99_ms)
-        version = self.client.datasets.get(reference)
+        follow = settings.get("follow")
+        if follow is not None:
+            check_key(follow, "the alias a monitor follows")
+        target = settings.get("target")
+        version = self.client.datasets.get(settings["reference"])
         data = self.client.datasets.read(version).to_pandas()
         columns = [str(c) for c in data.columns]
-        chosen = _spec.features(features, columns, target, version.ref)
-        task = _spec.task(task, registered_task, data[target] if target else None)
+        chosen = _spec.features(settings.get("features"), columns, target, version.ref)
+        task = _spec.task(settings.get("task"), registered_task, data[target] if target else None)
         prediction = _spec.prediction_column(chosen, target)
-        parsed = _spec.rules(rules, chosen, prediction)
+        parsed = _spec.rules(settings.get("rules", ()), chosen, prediction)
         frame = data[chosen].copy()
         if prediction is not None and target is not None:
             frame[prediction] = prediction_values(data[target], task)
         profile = ReferenceProfile.from_frame(frame, list(frame.columns))
         blob = self.client.store.artifacts.put_bytes(profile.to_bytes())
-        created_ms = now_ms()
-        monitor = Monitor(
+        return Monitor(
             name=name,
             model=model,
             reference=version.ref,
@@ -159,12 +264,12 @@ class Monitors:
             rules=tuple(rule.to_spec() for rule in parsed),
             profile_digest=blob.digest,
             created_ms=created_ms,
-            created_by=self.client.settings.user,
-            since_ms=None if backfill else created_ms,
+            created_by=created_by,
+            since_ms=since_ms,
             correction=correction,
+            follow=follow,
+            paused=paused,
         )
-        self.records.create(monitor)
-        return monitor
 
     def get(self, name: str) -> Monitor:
         """The monitor ``name``; raises NotFoundError when there is none."""
@@ -197,6 +302,9 @@ class Monitors:
         """
         found = self._monitor(monitor)
         self._settle(found)
+        if found.paused:
+            return []
+        found = self._follow(found)
         profile = self.profile(found)
         index, from_ms, from_skip = self.records.next_position(found.name)
         if index == 0:
@@ -335,6 +443,34 @@ class Monitors:
                     acts_from, since = self._acts_from(monitor)
         return raised
 
+    def _follow(self, monitor: Monitor) -> Monitor:
+        """The monitor with the training data of the version its ``follow`` alias points
+        at as its reference, updated in the store if that moved."""
+        if monitor.follow is None:
+            return monitor
+        registry = self.client.store.registry
+        try:
+            number = registry.get_model(monitor.model).aliases.get(monitor.follow)
+            dataset = (
+                None if number is None else registry.get_version(monitor.model, number).dataset
+            )
+        except NotFoundError:  # a model only the prediction log knows
+            return monitor
+        if dataset is None or dataset == monitor.reference:
+            return monitor
+        why = f"{monitor.model}@{monitor.follow} is version {number}, trained on {dataset}"
+        try:
+            return self.update(monitor.name, reference=dataset, reason=why)
+        except (NotFoundError, InvalidInputError) as exc:
+            _log.warning(
+                "monitor %s keeps %s as its reference: %s: %s",
+                monitor.name,
+                monitor.reference,
+                why,
+                exc,
+            )
+            return monitor
+
     def _acts_from(self, monitor: Monitor) -> tuple[int, str]:
         """From when the monitor's alerts may act, and what that time is: its creation,
         or the model's last alias move if later (windows before it were served by
@@ -397,6 +533,45 @@ class Monitors:
                 updates[window.index] = scored
         self.records.set_performance(monitor.name, updates)
         return set(updates)
+
+
+#: The settings :meth:`Monitors.update` changes.
+_UPDATABLE = (
+    "reference",
+    "features",
+    "target",
+    "window_rows",
+    "window_seconds",
+    "tests",
+    "alpha",
+    "correction",
+    "psi_threshold",
+    "min_labels",
+    "latency_p99_ms",
+    "task",
+    "rules",
+    "follow",
+    "paused",
+)
+
+
+def _settings_of(monitor: Monitor) -> dict[str, Any]:
+    """A stored monitor's settings, as :meth:`Monitors.create` takes them."""
+    return {
+        "reference": monitor.reference,
+        "features": list(monitor.features),
+        "target": monitor.target,
+        **{f"window_{unit}": size for unit, size in monitor.window.items()},
+        "tests": list(monitor.tests),
+        "alpha": monitor.alpha,
+        "correction": monitor.correction,
+        "psi_threshold": monitor.psi_threshold,
+        "min_labels": monitor.min_labels,
+        "latency_p99_ms": monitor.latency_p99_ms,
+        "task": monitor.task,
+        "rules": list(monitor.rules),
+        "follow": monitor.follow,
+    }
 
 
 def create_monitor(name: str, *, client: TrackingClient | None = None, **spec: Any) -> Monitor:

@@ -47,6 +47,9 @@ def monitor(name: str = "watch", model: str = "churn") -> Monitor:
         profile_digest="0" * 64,
         created_ms=1_767_225_600_000,
         created_by="tester",
+        since_ms=1_767_225_600_000,
+        correction="bh",
+        follow="champion",
     )
 
 
@@ -143,6 +146,36 @@ class MonitorRecordsContract:
         assert [m.name for m in records.list_monitors("churn")] == ["watch"]
         assert records.get("watch").to_dict()["rules"][0]["when"] == "psi > 0.2"
         assert [e.object_id for e in store.events.read("monitor.created")] == ["watch", "alpha"]
+
+    def test_a_monitor_is_updated_and_deleted_with_its_windows_and_alerts(
+        self, store: Store
+    ) -> None:
+        records = store.monitors
+        created = monitor()
+        records.create(created)
+        records.create(monitor("other"))
+        records.add_windows("watch", [window("watch", 0, drifted=True)])
+        pending = [{"kind": "record", "status": "pending", "detail": ""}]
+        records.raise_alert("watch", "psi", 0, 1000, "drift", {}, pending)
+        changed = dataclasses.replace(
+            created, reference="ref@v2", window={"rows": 50}, paused=True, follow=None
+        )
+
+        records.update(changed, {"reference": ["ref@v1", "ref@v2"], "reason": "moved"})
+
+        assert records.get("watch") == changed
+        [event] = store.events.read("monitor.updated")
+        assert event.payload == {"reference": ["ref@v1", "ref@v2"], "reason": "moved"}
+        with pytest.raises(NotFoundError, match="no monitor named 'ghost'"):
+            records.update(dataclasses.replace(changed, name="ghost"), {})
+        records.delete("watch")
+        assert [m.name for m in records.list_monitors()] == ["other"]
+        assert records.alerts() == []
+        with pytest.raises(NotFoundError):
+            records.windows("watch")
+        with pytest.raises(NotFoundError, match="no monitor named 'watch'"):
+            records.delete("watch")
+        assert [e.object_id for e in store.events.read("monitor.deleted")] == ["watch"]
 
     def test_bad_monitors_are_refused(self, store: Store) -> None:
         for name in ("", " padded ", "x" * 251):

@@ -41,6 +41,9 @@ class Monitor:
         correction: how the p-values of a window's columns are corrected for being
             tested together (``none``, ``bonferroni``, ``bh``), in drifted columns and
             in rules on ``ks_p`` and ``chi2_p``.
+        follow: the alias whose version's training data becomes the reference when
+            it moves (None: the reference stays until the monitor is updated).
+        paused: a paused monitor evaluates nothing until it is resumed.
     """
 
     name: str
@@ -62,6 +65,8 @@ class Monitor:
     created_by: str
     since_ms: int | None = None
     correction: str = "none"
+    follow: str | None = None
+    paused: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The monitor as JSON-able values."""
@@ -233,6 +238,17 @@ class MonitorRecords(Protocol):
     def create(self, monitor: Monitor) -> None:
         """Store a new monitor (event ``monitor.created``); ConflictError if the name
         is taken."""
+        ...
+
+    def update(self, monitor: Monitor, changes: Mapping[str, Any]) -> None:
+        """Store new settings of an existing monitor (its name, model and creation
+        stay); the event ``monitor.updated`` carries ``changes`` (what changed, by
+        setting). NotFoundError when there is no such monitor."""
+        ...
+
+    def delete(self, name: str) -> None:
+        """Delete a monitor with its windows and alerts (event ``monitor.deleted``; the
+        events of its alerts stay). NotFoundError when there is no such monitor."""
         ...
 
     def exists(self, name: str) -> bool: ...

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mlpilot.errors import ConflictError, InvalidInputError, NotFoundError
@@ -38,6 +38,8 @@ _SPEC_KEYS = (
     "prediction_column",
     "since_ms",
     "correction",
+    "follow",
+    "paused",
 )
 _WINDOW_COLUMNS = (
     "start_ms",
@@ -104,6 +106,37 @@ class SqlMonitorRecords(SqlRetrainRecords):
             raise ConflictError(
                 f"a monitor named {monitor.name!r} exists; pick another name"
             ) from None
+
+    def update(self, monitor: Monitor, changes: Mapping[str, Any]) -> None:
+        spec = {key: _plain(getattr(monitor, key)) for key in _SPEC_KEYS}
+        check_json(spec, "a monitor's settings")
+        check_json(list(monitor.rules), "a monitor's rules")
+        check_json(dict(changes), "a monitor's changes")
+        with self._metadata.write() as conn:
+            _lock_monitor(conn, monitor.name)
+            conn.execute(
+                update(monitors)
+                .where(monitors.c.name == monitor.name)
+                .values(
+                    reference=monitor.reference,
+                    target=monitor.target,
+                    task=monitor.task,
+                    spec=spec,
+                    rules=[dict(rule) for rule in monitor.rules],
+                    profile_digest=monitor.profile_digest,
+                )
+            )
+            self._metadata.record_event(
+                conn, "monitor.updated", "monitor", monitor.name, self._actor, **changes
+            )
+
+    def delete(self, name: str) -> None:
+        with self._metadata.write() as conn:
+            model = _lock_monitor(conn, name)
+            conn.execute(delete(monitors).where(monitors.c.name == name))
+            self._metadata.record_event(
+                conn, "monitor.deleted", "monitor", name, self._actor, model=model
+            )
 
     def exists(self, name: str) -> bool:
         with self._metadata.read() as conn:
@@ -464,6 +497,8 @@ def _monitor(row: Any) -> Monitor:
         created_by=row.created_by,
         since_ms=spec.get("since_ms"),
         correction=spec.get("correction", "none"),
+        follow=spec.get("follow"),
+        paused=bool(spec.get("paused", False)),
     )
 
 
