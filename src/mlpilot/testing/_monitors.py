@@ -20,6 +20,7 @@ from mlpilot.config import Settings
 from mlpilot.errors import ConflictError, InvalidInputError, NotFoundError
 from mlpilot.store._store import Store
 from mlpilot.store.base._monitors import Monitor, MonitorRecords, WindowResult
+from mlpilot.testing._registry import FAILED, GATE, PASSED, SCORING, add_version
 
 #: Rounds each of two processes evaluates in the concurrency test.
 ROUNDS = 15
@@ -359,6 +360,38 @@ class MonitorRecordsContract:
             records.finish_retrain(again.id, "paused", "")
         effect = records.retrain_effect(again.id)
         assert (effect.moved_to, effect.refused, effect.champion) == (None, None, None)
+
+    def test_a_retrains_effect_names_the_gates_decision_and_its_failed_checks(
+        self, store: Store
+    ) -> None:
+        registry = store.registry
+        registry.create_model("churn", scoring=SCORING, gate=GATE)
+        run_id = store.tracking.create_run("registry", "train").id
+        for _ in range(3):
+            add_version(registry, run_id)
+        registry.record_decision(
+            "churn", "champion", 1, champion=None, outcome="promote", reason="", decision=PASSED
+        )
+        retrain = store.monitors.start_retrain(
+            "churn", alert_id=1, pipeline="flows.py:retrain", params={}, host="here"
+        )
+
+        registry.record_decision(
+            "churn", "champion", 2, champion=1, outcome="refuse", reason="no", decision=FAILED
+        )
+        refused = store.monitors.retrain_effect(retrain.id)
+        registry.record_decision(
+            "churn", "champion", 3, champion=1, outcome="promote", reason="ok", decision=PASSED
+        )
+        promoted = store.monitors.retrain_effect(retrain.id)
+
+        [refusal] = store.events.read("model.promotion_refused")
+        assert (refused.refused, refused.moved_to, refused.champion) == (2, None, 1)
+        assert refused.decision_event == refusal.id and refused.gate_reason == "no"
+        assert list(refused.failed_checks) == FAILED["checks"]
+        assert (promoted.moved_to, promoted.refused, promoted.champion) == (3, None, 3)
+        assert promoted.decision_event is not None and promoted.decision_event > refusal.id
+        assert promoted.failed_checks == ()
 
     def test_of_two_processes_starting_a_retrain_one_wins(self, store: Store) -> None:
         found = _run_two(start_retrain, store.settings)

@@ -157,11 +157,12 @@ class RetrainAction(Action):
         if retrain.status == "running":
             if _alive(retrain):
                 return None
-            status, detail = _result(context, retrain)
+            status, detail, links = _result(context, retrain)
             records.finish_retrain(retrain.id, status, detail)
         else:
-            status, detail = retrain.status, retrain.outcome
-        return {**outcome_, "status": "ok" if status == "finished" else "failed", "detail": detail}
+            status, detail, links = retrain.status, retrain.outcome, {}
+        ok = "ok" if status == "finished" else "failed"
+        return {**outcome_, **links, "status": ok, "detail": detail}
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:
@@ -203,10 +204,11 @@ def _alive(retrain: RetrainRecord) -> bool:
         return False
 
 
-def _result(context: AlertContext, retrain: RetrainRecord) -> tuple[str, str]:
+def _result(context: AlertContext, retrain: RetrainRecord) -> tuple[str, str, dict[str, Any]]:
     """How a retrain whose process ended went, from its pipeline run's own record:
     ``finished`` (the effect on the champion) or ``failed`` (the run failed, was killed,
-    stopped without ending, or never began)."""
+    stopped without ending, or never began); what it says; and what it links to (the
+    pipeline run, the gate's decision event, the version, the checks that failed)."""
     with _children_lock:
         child = _children.pop(retrain.pid, None) if retrain.pid is not None else None
     code = child.poll() if child is not None else None
@@ -214,27 +216,57 @@ def _result(context: AlertContext, retrain: RetrainRecord) -> tuple[str, str]:
     runs = context.client.search_runs(filter=f"tags.`{RETRAIN_TAG}` = '{retrain.id}'")
     if not runs:
         ended = "" if code is None else f" (exit code {code})"
-        return "failed", (
-            f"the retrain's process ended{ended} before its pipeline run began; see "
-            f"{retrain.log_path}; {stays}"
+        return (
+            "failed",
+            (
+                f"the retrain's process ended{ended} before its pipeline run began; see "
+                f"{retrain.log_path}; {stays}"
+            ),
+            {},
         )
     run = runs[0]
     if run.status == "running":  # its process is gone, so nobody will end it
         context.client.end_run(run.id, "killed")
-        return "failed", (
-            f"the retraining pipeline run {run.id} stopped without ending (its process "
-            f"was killed); see {retrain.log_path}; {stays}"
+        return (
+            "failed",
+            (
+                f"the retraining pipeline run {run.id} stopped without ending (its process "
+                f"was killed); see {retrain.log_path}; {stays}"
+            ),
+            {"run_id": run.id},
         )
     if run.status != "finished":
-        return "failed", (
-            f"the retraining pipeline run {run.id} ended {run.status}; see "
-            f"{retrain.log_path}; {stays}"
+        return (
+            "failed",
+            (
+                f"the retraining pipeline run {run.id} ended {run.status}; see "
+                f"{retrain.log_path}; {stays}"
+            ),
+            {"run_id": run.id},
         )
     effect = context.client.store.monitors.retrain_effect(retrain.id)
+    links = {"run_id": run.id, "decision_event": effect.decision_event}
     if effect.moved_to is not None:
-        return "finished", f"the champion moved to version {effect.moved_to}"
-    if effect.refused is not None:
-        return "finished", (
-            f"the gate refused version {effect.refused}; version {effect.champion} stays champion"
+        return (
+            "finished",
+            f"the champion moved to version {effect.moved_to}",
+            {
+                **links,
+                "version": effect.moved_to,
+            },
         )
-    return "finished", f"the pipeline promoted nothing; version {effect.champion} stays champion"
+    if effect.refused is not None:
+        why = "; ".join(f"{c['name']}: {c['detail']}" for c in effect.failed_checks)
+        return (
+            "finished",
+            (
+                f"the gate refused version {effect.refused} ({why or effect.gate_reason}); "
+                f"version {effect.champion} stays champion"
+            ),
+            {**links, "version": effect.refused, "failed_checks": list(effect.failed_checks)},
+        )
+    return (
+        "finished",
+        (f"the pipeline promoted nothing; version {effect.champion} stays champion"),
+        links,
+    )

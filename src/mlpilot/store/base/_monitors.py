@@ -213,11 +213,18 @@ class RetrainEffect:
         moved_to: the version the champion moved to since (the latest move), or None.
         refused: the version the promotion gate refused since (the latest), or None.
         champion: the champion version now, or None.
+        decision_event: the event of the gate's latest decision since, or None.
+        gate_reason: that decision's summary.
+        failed_checks: that decision's checks that did not pass, each ``{"name",
+            "passed", "detail"}``.
     """
 
     moved_to: int | None
     refused: int | None
     champion: int | None
+    decision_event: int | None = None
+    gate_reason: str = ""
+    failed_checks: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -133,27 +133,37 @@ class SqlRetrainRecords:
                 .order_by(alias_moves.c.id.desc())
                 .limit(1)
             ).scalar()
-            refused = conn.execute(
-                select(events.c.payload)
+            decision = conn.execute(
+                select(events.c.id, events.c.kind, events.c.payload)
                 .where(
-                    events.c.kind == "model.promotion_refused",
+                    events.c.kind.in_(_DECISIONS),
+                    events.c.object_type == "model",
                     events.c.object_id == row.model,
                     events.c.ts_ms >= row.started_ms,
                 )
                 .order_by(events.c.id.desc())
                 .limit(1)
-            ).scalar()
+            ).first()
             champion = conn.execute(
                 select(model_aliases.c.version).where(
                     model_aliases.c.model == row.model, model_aliases.c.alias == "champion"
                 )
             ).scalar()
-        refused_version = refused.get("version") if isinstance(refused, dict) else None
+        payload = (decision.payload or {}) if decision is not None else {}
+        refused = payload.get("version") if decision and decision.kind == _REFUSED else None
         return RetrainEffect(
             moved_to=None if moved is None else int(moved),
-            refused=None if refused_version is None else int(refused_version),
+            refused=None if refused is None else int(refused),
             champion=None if champion is None else int(champion),
+            decision_event=None if decision is None else int(decision.id),
+            gate_reason=str(payload.get("reason", "")),
+            failed_checks=tuple(c for c in payload.get("checks") or [] if not c.get("passed")),
         )
+
+
+#: The events of the promotion gate's decisions.
+_REFUSED = "model.promotion_refused"
+_DECISIONS = ("model.alias_promote", "model.alias_override", _REFUSED)
 
 
 def check_json(value: Any, what: str) -> None:
