@@ -104,10 +104,8 @@ def test_labels_from_a_file(watched: Invoke, store: Store, tmp_path: Path) -> No
     [window] = parse_json(watched("monitor", "run-once", "watch", "--json"))
     assert window["performance"]["labels"] == 200
 
-    labels.assign(request_id="ghost").to_csv(tmp_path / "bad.csv", index=False)
-    assert_one_line_error(
-        watched("monitor", "labels", "watch", str(tmp_path / "bad.csv")), "'ghost'"
-    )
+    labels.drop(columns="label").to_csv(tmp_path / "bad.csv", index=False)
+    assert_one_line_error(watched("monitor", "labels", "watch", str(tmp_path / "bad.csv")), "label")
 
 
 def test_bad_input_is_one_error_line(watched: Invoke, tmp_path: Path) -> None:

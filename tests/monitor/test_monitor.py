@@ -308,14 +308,24 @@ def test_labels_that_arrive_later_update_performance_and_fire_the_accuracy_rule(
     assert monitors.run_once("watch") == []
 
 
-def test_unknown_request_ids_store_no_label(store: Store, monitors: Monitors) -> None:
-    create(monitors)
-    ids = log(store, traffic(20))
-    labels = pd.DataFrame({"request_id": [ids[0], "nope"], "row": [0, 0], "label": [1, 0]})
-    with pytest.raises(InvalidInputError, match="'nope'"):
-        monitors.record_labels("watch", labels)
+def test_labels_may_come_before_their_requests_are_logged(store: Store, monitors: Monitors) -> None:
+    create(monitors, window_rows=20, min_labels=20)
+    frame = traffic(20)
+    early = pd.DataFrame(
+        {
+            "request_id": [f"r{i // PER_REQUEST}" for i in range(20)],
+            "row": [i % 10 for i in range(20)],
+        }
+    ).assign(label=frame["prediction"].to_numpy())
+    assert monitors.record_labels("watch", early) == 20
+
+    log(store, frame)  # the server's log lands after the labels
+    [window] = monitors.run_once("watch")
+
+    assert window.performance["labels"] == 20
+    assert window.performance["metrics"]["accuracy"] == 1.0
     with pytest.raises(NotFoundError, match="no model named 'ghost'"):
-        monitors.record_labels("ghost", labels)
+        monitors.record_labels("ghost", early)
 
 
 def test_bad_windows_are_marked_not_evaluable_not_fatal(store: Store, monitors: Monitors) -> None:

@@ -355,7 +355,8 @@ class Monitors:
         return self.records.acknowledge(alert_id, note)
 
     def record_labels(self, monitor_or_model: str, labels: Any) -> int:
-        """Store the ground truth of logged rows of a monitor's model (or of a model).
+        """Store the ground truth of rows of a monitor's model (or of a model); a label
+        may come before the server's log of its request, and joins it when that lands.
 
         Args:
             labels: a frame with ``request_id``, ``label`` and optionally ``row``, or a
@@ -363,8 +364,7 @@ class Monitors:
 
         Raises:
             NotFoundError: neither a monitor nor a model of that name.
-            InvalidInputError: a malformed label or an unknown request id (then nothing
-                is stored).
+            InvalidInputError: a malformed label (then nothing is stored).
         """
         if not self.records.exists(monitor_or_model):
             self._check_model(monitor_or_model)

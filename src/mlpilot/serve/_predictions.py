@@ -70,8 +70,9 @@ def record_labels(
     Args:
         labels: ``{(request_id, row): label}``, or a frame with the columns
             ``request_id``, ``label`` and ``row`` (0 where the column is absent); the
-            request id is the one the server answered with. Where a row appears twice,
-            the last label counts.
+            request id is the one the server answered with (a label may come before
+            the server's log of the request is written; it joins the request when that
+            lands). Where a row appears twice, the last label counts.
         ts_ms: When the labels arrived; now by default.
         client: The store to write; by default the one the settings name.
 
@@ -79,8 +80,7 @@ def record_labels(
         The number of rows stored.
 
     Raises:
-        InvalidInputError: A label is missing or malformed, or names a request id the
-            log never stored; then nothing is stored.
+        InvalidInputError: A label is missing or malformed; then nothing is stored.
     """
     client = client or TrackingClient()
     return client.store.predictions.record_labels(labels, ts_ms=ts_ms)

@@ -90,7 +90,9 @@ class PredictionRecords(Protocol):
     def record_labels(
         self, labels: Mapping[tuple[str, int], Any] | pd.DataFrame, *, ts_ms: int | None = None
     ) -> int:
-        """Store the ground truth of logged rows, replacing what was stored for them.
+        """Store the ground truth of rows, replacing what was stored for them. A label
+        may come before its request is in the log (which is written in batches); it
+        joins the request's row once that lands.
 
         Args:
             labels: ``{(request_id, row): label}``, or a frame with the columns
@@ -102,8 +104,7 @@ class PredictionRecords(Protocol):
             The number of rows stored.
 
         Raises:
-            InvalidInputError: A label is missing or malformed, or names a request id
-                the log never stored; then nothing is stored.
+            InvalidInputError: A label is missing or malformed; then nothing is stored.
         """
         ...
 

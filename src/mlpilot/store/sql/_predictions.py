@@ -9,7 +9,7 @@ import pandas as pd
 from sqlalchemy import and_, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from mlpilot.errors import InvalidInputError, StoreError
+from mlpilot.errors import StoreError
 from mlpilot.store._metadata import MetadataStore, now_ms
 from mlpilot.store._predictions import FIXED_COLUMNS, check_integer
 from mlpilot.store._schema import prediction_labels, predictions
@@ -20,9 +20,6 @@ from mlpilot.store.base._predictions import (
     label_rows,
     prediction_frame,
 )
-
-# Request ids looked up per query when checking labels (within every backend's limit).
-_LOOKUP_CHUNK = 500
 
 
 class SqlPredictionRecords:
@@ -100,24 +97,10 @@ class SqlPredictionRecords:
         if not by_row:
             return 0
         stamp = now_ms() if ts_ms is None else check_integer(ts_ms, "ts_ms")
-        ids = list(dict.fromkeys(request_id for request_id, _ in by_row))
         rows = [
             {"request_id": request_id, "row": row, "label": label, "ts_ms": stamp}
             for (request_id, row), label in by_row.items()
         ]
         with self._metadata.write() as conn:
-            known: set[str] = set()
-            for start in range(0, len(ids), _LOOKUP_CHUNK):
-                chunk = ids[start : start + _LOOKUP_CHUNK]
-                found = select(predictions.c.request_id).where(predictions.c.request_id.in_(chunk))
-                known.update(conn.execute(found.distinct()).scalars())
-            unknown = [request_id for request_id in ids if request_id not in known]
-            if unknown:
-                named = ", ".join(repr(request_id) for request_id in unknown[:10])
-                more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
-                raise InvalidInputError(
-                    f"no prediction was logged for the request ids {named}{more}; no label "
-                    "was stored. Label only logged requests (flush the PredictionLog first)"
-                )
             self._metadata.upsert(conn, prediction_labels, rows, keys=("request_id", "row"))
         return len(rows)
