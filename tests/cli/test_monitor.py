@@ -178,6 +178,14 @@ actions = ["record", { kind = "webhook", url = "http://127.0.0.1:9/hook" }]
     assert updated["window"] == {"rows": 100} and updated["follow"] is None
     assert updated["rules"][0]["actions"][1]["kind"] == "webhook"
     assert_one_line_error(watched("monitor", "update", "watch"), "say what to change")
+    rollback = '{"when": "psi > 0.3", "windows": 2, "actions": ["record", "rollback"]}'
+    [rule] = parse_json(watched("monitor", "update", "watch", "--rule", rollback, "--json"))[
+        "rules"
+    ]
+    assert rule["windows"] == 2 and rule["actions"] == ["record", "rollback"]
+    assert_one_line_error(
+        watched("monitor", "update", "watch", "--rule", '{"when": '), "not a JSON table"
+    )
     rules.write_text('model = "other"\n')
     assert_one_line_error(
         watched("monitor", "update", "watch", "--config", str(rules)), "unknown setting model"

@@ -3,6 +3,7 @@ labels that arrive later, and the alerts their rules raise."""
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
@@ -67,8 +68,11 @@ RuleOption = Annotated[
     list[str] | None,
     typer.Option(
         "--rule",
-        metavar="'METRIC OP NUMBER'",
-        help="An alert rule (repeatable); rules with actions go in --config.",
+        metavar="'METRIC OP NUMBER' | JSON",
+        help=(
+            "An alert rule (repeatable): a condition, or a JSON table with its actions, "
+            """e.g. '{"when": "psi > 0.2", "actions": ["record", "rollback"]}'."""
+        ),
     ),
 ]
 MinLabelsOption = Annotated[
@@ -145,7 +149,7 @@ def create(
         latency_p99_ms=latency_p99_ms,
         correction=correction,
         follow=follow,
-        rules=rule or None,
+        rules=_rules(rule),
         backfill=backfill or None,
     )
     for needed in ("model", "reference"):
@@ -195,7 +199,7 @@ def update(
         latency_p99_ms=latency_p99_ms,
         correction=correction,
         follow=follow,
-        rules=rule or None,
+        rules=_rules(rule),
     )
     if not changes:
         raise InvalidInputError("say what to change, e.g. --reference or --rule")
@@ -424,6 +428,22 @@ def _window(monitor: Monitor) -> str:
     if "rows" in monitor.window:
         return f"windows of {monitor.window['rows']} rows"
     return f"windows of {monitor.window['seconds']} s"
+
+
+def _rules(given: list[str] | None) -> list[Any] | None:
+    """``--rule`` values: conditions as they are, JSON tables read."""
+    if not given:
+        return None
+    rules: list[Any] = []
+    for text in given:
+        if not text.lstrip().startswith("{"):
+            rules.append(text)
+            continue
+        try:
+            rules.append(json.loads(text))
+        except ValueError as exc:
+            raise InvalidInputError(f"--rule {text!r} is not a JSON table: {exc}") from None
+    return rules
 
 
 def _settings(config: Path | None, allowed: set[str], **given: Any) -> dict[str, Any]:
