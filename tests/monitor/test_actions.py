@@ -188,6 +188,10 @@ def test_rollback_moves_the_champion_back(
     assert registry.get_model("churn").aliases["champion"] == 1
     back = registry.moves("churn", "champion")[-1]
     assert back.kind == "rollback" and back.reason.startswith(f"alert {first.alerts[0].id}: ")
+    # what the monitor did on its own names the monitor, not the user who ran it
+    assert back.actor == "monitor:watch"
+    raised = [e for e in store.events.read("alert.") if e.object_id == str(first.alerts[0].id)]
+    assert {e.actor for e in raised} == {"monitor:watch"}
     assert first.alerts[0].actions[1]["status"] == "ok"
     # the second window was served by version 2 too: one event, one alias move
     skipped = second.alerts[0].actions[1]
@@ -257,6 +261,7 @@ def test_a_retrain_is_started_once_and_its_outcome_recorded(
     # the pipeline ran against this store, not the default one under MLPILOT_HOME
     [run] = TrackingClient(store).search_runs(filter=f"tags.`mlpilot.retrain` = '{record.id}'")
     assert store.pipelines.get(run.id).status == "finished"
+    assert run.user == "monitor:watch"
 
 
 def test_a_killed_retrain_is_recorded_as_failed_from_its_pipeline_runs_record(

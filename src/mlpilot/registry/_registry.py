@@ -296,9 +296,12 @@ class ModelRegistry:
         """How the model's aliases moved, oldest first."""
         return self.records.moves(name, alias)
 
-    def rollback(self, name: str, *, reason: str, alias: str = CHAMPION) -> AliasMove:
+    def rollback(
+        self, name: str, *, reason: str, alias: str = CHAMPION, actor: str | None = None
+    ) -> AliasMove:
         """Move ``alias`` back to the version it pointed at before the current one was
-        promoted; rolling back again goes one promotion further back.
+        promoted; rolling back again goes one promotion further back. ``actor`` is who
+        the move names (the user by default; a monitor, when one rolls back).
 
         Raises:
             ConflictError: The alias has no earlier version to go back to.
@@ -318,4 +321,6 @@ class ModelRegistry:
             )
         target = arrivals[-1].previous
         self.check_bytes(self.get_version(name, target), alias)
-        return self.records.move_alias(name, alias, target, kind="rollback", reason=reason)
+        return self.records.move_alias(
+            name, alias, target, kind="rollback", reason=reason, actor=actor
+        )

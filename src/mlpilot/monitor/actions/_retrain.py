@@ -16,7 +16,7 @@ from mlpilot.config import Settings
 from mlpilot.errors import ConflictError, InvalidInputError, NotFoundError
 from mlpilot.monitor.actions._base import Action, AlertContext, outcome
 from mlpilot.store._metadata import now_ms
-from mlpilot.store.base._monitors import RetrainRecord
+from mlpilot.store.base._monitors import RetrainRecord, monitor_actor
 
 #: A retrain on another machine whose end this one cannot see counts as lost after this.
 STALE_AFTER_MS = 24 * 3600 * 1000
@@ -127,7 +127,11 @@ class RetrainAction(Action):
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    env=settings_environment(settings),
+                    # What the retrain records (its run, the version, the promotion)
+                    # names the monitor as who did it.
+                    env=settings_environment(
+                        dataclasses.replace(settings, user=monitor_actor(context.monitor))
+                    ),
                     start_new_session=True,
                 )
         except OSError as exc:

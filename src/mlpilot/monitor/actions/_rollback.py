@@ -6,6 +6,7 @@ from typing import Any
 
 from mlpilot.errors import MlpilotError
 from mlpilot.monitor.actions._base import Action, AlertContext, outcome
+from mlpilot.store.base._monitors import monitor_actor
 
 
 class RollbackAction(Action):
@@ -20,7 +21,9 @@ class RollbackAction(Action):
 
         try:
             move = ModelRegistry(context.client).rollback(
-                context.model, reason=f"alert {context.alert_id}: {context.message}"
+                context.model,
+                reason=f"alert {context.alert_id}: {context.message}",
+                actor=monitor_actor(context.monitor),
             )
         except MlpilotError as exc:
             return outcome(self.kind, "skipped", str(exc))

@@ -12,6 +12,13 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 
+def monitor_actor(monitor: str) -> str:
+    """Who the records of what a monitor does on its own name (its alerts, their
+    actions, the runs and alias moves those make): the monitor, not the user whose
+    process happened to run it."""
+    return f"monitor:{monitor}"
+
+
 @dataclasses.dataclass(frozen=True)
 class Monitor:
     """A stored monitor: what it watches and how.
@@ -237,7 +244,8 @@ class MonitorRecords(Protocol):
     Unknown monitors, alerts and retrains raise :class:`~mlpilot.errors.NotFoundError`;
     a taken name or a clash with what is stored :class:`~mlpilot.errors.ConflictError`;
     malformed input :class:`~mlpilot.errors.InvalidInputError`. Writes record their
-    events as the actor the implementation was built with.
+    events as the actor the implementation was built with, but for what a monitor does on
+    its own (raising an alert, an action's outcome): those name ``monitor:NAME``.
     """
 
     # -- monitors --------------------------------------------------------------------

@@ -23,7 +23,7 @@ from mlpilot.store._schema import (
     registered_models,
 )
 from mlpilot.store._validate import check_key, check_text
-from mlpilot.store.base._monitors import AlertRecord, Monitor, WindowResult
+from mlpilot.store.base._monitors import AlertRecord, Monitor, WindowResult, monitor_actor
 from mlpilot.store.sql._retrains import SqlRetrainRecords, check_json
 
 #: Monitor settings kept in the ``spec`` column.
@@ -327,7 +327,7 @@ class SqlMonitorRecords(SqlRetrainRecords):
                 "alert.raised",
                 "alert",
                 str(alert_id),
-                self._actor,
+                monitor_actor(monitor),
                 monitor=monitor,
                 model=model,
                 rule=rule,
@@ -358,7 +358,7 @@ class SqlMonitorRecords(SqlRetrainRecords):
                 "alert.action",
                 "alert",
                 str(alert_id),
-                self._actor,
+                monitor_actor(row.monitor),
                 monitor=row.monitor,
                 action=outcome.get("kind"),
                 status=outcome.get("status"),
