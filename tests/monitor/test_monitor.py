@@ -52,6 +52,7 @@ def log(
     prefix: str = "r",
     latency_ms: float = 5.0,
     model: str = "churn",
+    version: int = 1,
 ) -> list[str]:
     """Log ``frame`` as requests of PER_REQUEST rows, ``step_ms`` apart; their ids."""
     written = PredictionLog(store.predictions, flush_interval_s=3600)
@@ -65,7 +66,7 @@ def log(
                 PredictionBatch(
                     request_id,
                     model,
-                    1,
+                    version,
                     "primary",
                     start_ms + number * step_ms,
                     latency_ms,
@@ -326,6 +327,28 @@ def test_labels_may_come_before_their_requests_are_logged(store: Store, monitors
     assert window.performance["metrics"]["accuracy"] == 1.0
     with pytest.raises(NotFoundError, match="no model named 'ghost'"):
         monitors.record_labels("ghost", early)
+
+
+def test_a_window_never_mixes_the_traffic_of_two_versions(store: Store, monitors: Monitors) -> None:
+    create(monitors)  # windows of 200 rows
+    create(monitors, "hourly", window_rows=None, window_seconds=60)
+    log(store, traffic(150), start_ms=T0, prefix="a")  # 15 s of version 1
+    log(store, traffic(250), start_ms=T0 + 15_000, prefix="b", version=2)  # 25 s of 2
+    log(store, traffic(10), start_ms=T0 + 120_000, prefix="c", version=2)
+
+    by_rows = monitors.run_once("watch")
+    by_time = monitors.run_once("hourly")
+
+    # the swap ends a window early; the next starts with the new version
+    assert [(w.rows, w.start_ms) for w in by_rows] == [(150, T0), (200, T0 + 15_000)]
+    assert [(w.start_ms, w.end_ms, w.rows) for w in by_time] == [
+        (T0, T0 + 15_000, 150),
+        (T0 + 15_000, T0 + 60_000, 250),
+        (T0 + 60_000, T0 + 120_000, 0),
+    ]
+    for window in by_rows:
+        served = monitors.window_frame("watch", window.index)["version"]
+        assert served.nunique() == 1
 
 
 def test_bad_windows_are_marked_not_evaluable_not_fatal(store: Store, monitors: Monitors) -> None:

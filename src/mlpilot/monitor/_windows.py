@@ -1,10 +1,12 @@
 """Cutting a model's prediction log into a monitor's windows.
 
 A window is a number of rows or a span of time; only complete windows are cut, so a
-window not yet full waits for more traffic. Each window records where its reading
-started and where the next one starts (a time, and the rows at that time that earlier
-windows hold), so that the log can be read on from there and a stored window read again
-when its labels arrive.
+window not yet full waits for more traffic. A window also ends where the version
+answering as primary changes (a swap or a rollback), so that no window mixes two
+versions' traffic: the one before the swap is complete, if shorter. Each window records
+where its reading started and where the next one starts (a time, and the rows at that
+time that earlier windows hold), so that the log can be read on from there and a stored
+window read again when its labels arrive.
 """
 
 from __future__ import annotations
@@ -38,6 +40,18 @@ def cut(
     return _time_windows(monitor.window["seconds"] * 1000, frame, index, from_ms, from_skip)
 
 
+def _swaps(frame: pd.DataFrame) -> np.ndarray:
+    """The positions of the rows where the version answering as primary changes (the
+    canary's rows, interleaved, count as the primary's of their time)."""
+    if not len(frame) or "version" not in frame.columns:
+        return np.empty(0, dtype=np.int64)
+    primary = (
+        frame["version"].where(frame["role"] == "primary") if "role" in frame else frame["version"]
+    )
+    serving = primary.ffill().bfill().to_numpy()
+    return np.flatnonzero(serving[1:] != serving[:-1]) + 1
+
+
 def reread(log: PredictionRecords, monitor: Monitor, window: WindowResult) -> pd.DataFrame:
     """The logged rows of a stored window, read again with their labels."""
     by_rows = "rows" in monitor.window
@@ -55,10 +69,17 @@ def _row_windows(
 ) -> list[Cut]:
     """Windows of ``size`` rows; each starts reading where the one before it ended."""
     times = frame["ts_ms"].to_numpy(dtype=np.int64)
+    swaps = _swaps(frame)
     cuts: list[Cut] = []
     at, start_ms, start_skip = from_skip, from_ms, from_skip
-    while len(frame) - at >= size:
-        last = at + size - 1
+    while True:
+        ahead = swaps[(swaps > at) & (swaps < at + size)]
+        if len(ahead):
+            last = int(ahead[0]) - 1
+        elif len(frame) - at >= size:
+            last = at + size - 1
+        else:
+            break
         next_ms = int(times[last])
         next_skip = int(np.count_nonzero(times[: last + 1] == next_ms))
         position = _position(
@@ -88,10 +109,18 @@ def _time_windows(
         frame, times = frame[keep], times[keep]
     if not len(times):
         return cuts
+    swapped_at = times[_swaps(frame)]
     start = from_ms if from_ms is not None else int(times[0]) // span * span
     empty = 0
-    while int(times[-1]) >= start + span:
-        inside = (times >= start) & (times < start + span)
+    while True:
+        # The window ends at the next multiple of the span, or at a swap before it.
+        end = (start // span + 1) * span
+        swap = swapped_at[(swapped_at > start) & (swapped_at < end)]
+        if len(swap):
+            end = int(swap[0])
+        elif int(times[-1]) < end:
+            break
+        inside = (times >= start) & (times < end)
         if not inside.any():
             empty += 1
             if empty > _MAX_EMPTY_WINDOWS:
@@ -100,9 +129,9 @@ def _time_windows(
                 continue
         else:
             empty = 0
-        position = _position(index + len(cuts), start, start + span, start, 0, start + span, 0)
+        position = _position(index + len(cuts), start, end, start, 0, end, 0)
         cuts.append(Cut(position, frame[inside]))
-        start += span
+        start = end
     return cuts
 
 
