@@ -3,16 +3,12 @@
 
 from __future__ import annotations
 
-import http.server
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +29,6 @@ from .test_monitor import T0, log, reference, traffic
 DRIFT = {"name": "drift", "when": "psi > 0.2", "features": ["a"], "cooldown_s": 0}
 
 
-@pytest.fixture
-def monitors(client: TrackingClient) -> Monitors:
-    client.datasets.register("ref", reference())
-    ModelRegistry(client).create_model("churn")
-    return Monitors(client)
-
-
 def watch(monitors: Monitors, *actions: Any, name: str = "watch", backfill: bool = False) -> None:
     monitors.create(
         name,
@@ -54,35 +43,6 @@ def watch(monitors: Monitors, *actions: Any, name: str = "watch", backfill: bool
 
 def event_kinds(store: Store) -> list[str]:
     return [event.kind for event in store.events.read()]
-
-
-class _Hook(http.server.BaseHTTPRequestHandler):
-    received: list[dict[str, Any]]
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append(json.loads(body))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def hook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """A webhook receiver on loopback: its URL and what it received."""
-    received: list[dict[str, Any]] = []
-    handler = type("Hook", (_Hook,), {"received": received})
-    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/alerts", received
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def dead_url() -> str:

@@ -80,13 +80,6 @@ def log(
     return ids
 
 
-@pytest.fixture
-def monitors(client: TrackingClient) -> Monitors:
-    client.datasets.register("ref", reference())
-    ModelRegistry(client).create_model("churn")
-    return Monitors(client)
-
-
 def create(monitors: Monitors, name: str = "watch", **spec: Any) -> Any:
     """A monitor of the whole log: these tests log traffic of the past (``T0``)."""
     spec = {

@@ -267,14 +267,14 @@ def test_features_given_as_columns_are_stored_as_rows(store: Store, open_log: Op
     assert frame["row"].tolist() == [0, 1, 2]
 
 
-def test_labels_of_buffered_requests_are_refused_until_they_are_written(
+def test_labels_of_buffered_requests_join_them_once_they_are_written(
     store: Store, open_log: OpenLog
 ) -> None:
     log = open_log(flush_interval_s=NEVER)
     log.record(batch("r1"))
 
-    with pytest.raises(InvalidInputError, match="'r1'; no label was stored"):
-        store.predictions.record_labels({("r1", 0): 1})
+    assert store.predictions.record_labels({("r1", 0): 3}) == 1
+    assert store.predictions.read("churn", labels=True).empty
     log.flush()
     assert store.predictions.record_labels({("r1", 0): 1, ("r1", 1): 0}, ts_ms=5_000) == 2
 

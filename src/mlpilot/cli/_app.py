@@ -69,6 +69,11 @@ _COMMANDS = {
         "mlpilot.cli._monitor:app", "Watch served models: drift, performance, latency."
     ),
     "alerts": _Entry("mlpilot.cli._monitor:alerts_app", "Alerts raised by monitors' rules."),
+    "controller": _Entry(
+        "mlpilot.cli._controller:controller_command",
+        "Run every monitor on its own and settle what their alerts start (one active, "
+        "others stand by).",
+    ),
 }
 
 

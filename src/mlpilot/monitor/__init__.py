@@ -1,6 +1,7 @@
 """Monitoring models in production: drift of their traffic from a reference, performance
 on labels that arrive later, latency, alert rules and the actions they take."""
 
+from mlpilot.monitor._controller import Controller, Round
 from mlpilot.monitor._monitor import (
     RESCORE_WINDOWS,
     Monitors,
@@ -46,12 +47,14 @@ __all__ = [
     "AlertContext",
     "AlertRecord",
     "Condition",
+    "Controller",
     "Monitor",
     "Monitors",
     "RecordAction",
     "RetrainAction",
     "RetrainRecord",
     "RollbackAction",
+    "Round",
     "Rule",
     "WebhookAction",
     "WindowResult",

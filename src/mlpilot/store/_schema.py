@@ -150,6 +150,18 @@ events = Table(
     Index(None, "object_type", "object_id"),
 )
 
+# A lease on a role only one process may play at a time (the controller that runs the
+# monitors): its holder keeps it by renewing it before it expires; another takes it over
+# once it has.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(MAX_KEY_LENGTH), primary_key=True),
+    Column("holder", String(MAX_KEY_LENGTH), nullable=False),
+    Column("acquired_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+)
+
 datasets = Table(
     "datasets",
     metadata,

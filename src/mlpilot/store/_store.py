@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from mlpilot.store._artifacts import ArtifactStore
     from mlpilot.store.base._datasets import DatasetRecords
     from mlpilot.store.base._events import EventRecords
+    from mlpilot.store.base._leases import LeaseRecords
     from mlpilot.store.base._monitors import MonitorRecords
     from mlpilot.store.base._pipelines import PipelineRecords
     from mlpilot.store.base._predictions import PredictionRecords
@@ -94,6 +95,12 @@ class Store:
         from mlpilot.store.sql._events import SqlEventRecords
 
         return SqlEventRecords(self.metadata, self.settings.user)
+
+    @functools.cached_property
+    def leases(self) -> LeaseRecords:
+        from mlpilot.store.sql._leases import SqlLeaseRecords
+
+        return SqlLeaseRecords(self.metadata)
 
     def on_close(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` when the store closes, before its connections go.

@@ -2,6 +2,7 @@
 
 from mlpilot.testing._datasets import DatasetRecordsContract
 from mlpilot.testing._events import EventRecordsContract
+from mlpilot.testing._leases import LeaseRecordsContract
 from mlpilot.testing._monitors import MonitorRecordsContract
 from mlpilot.testing._pipelines import PipelineRecordsContract
 from mlpilot.testing._predictions import PredictionRecordsContract
@@ -12,6 +13,7 @@ from mlpilot.testing._tracking import TrackingRecordsContract
 __all__ = [
     "DatasetRecordsContract",
     "EventRecordsContract",
+    "LeaseRecordsContract",
     "MonitorRecordsContract",
     "PipelineRecordsContract",
     "PredictionRecordsContract",

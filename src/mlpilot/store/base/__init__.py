@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         VersionContent,
     )
     from mlpilot.store.base._events import Event, EventRecords
+    from mlpilot.store.base._leases import Lease, LeaseRecords
     from mlpilot.store.base._monitors import (
         AlertRecord,
         Monitor,
@@ -120,6 +121,8 @@ _EXPORTS = {
     "MonitorRecords": "mlpilot.store.base._monitors",
     "Event": "mlpilot.store.base._events",
     "EventRecords": "mlpilot.store.base._events",
+    "Lease": "mlpilot.store.base._leases",
+    "LeaseRecords": "mlpilot.store.base._leases",
 }
 __getattr__, __dir__ = exports(__name__, globals(), _EXPORTS)
 
@@ -137,6 +140,8 @@ __all__ = [
     "DatasetVersion",
     "Event",
     "EventRecords",
+    "Lease",
+    "LeaseRecords",
     "Experiment",
     "GateDecision",
     "Lineage",
