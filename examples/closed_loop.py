@@ -5,12 +5,17 @@
 2. A monitor watches the champion's prediction log against version 1: windows of 100
    rows, PSI and KS on every feature, and a rule that retrains when PSI passes 0.5 on
    any feature for two windows in a row.
-3. ``mlpilot serve`` serves the champion; traffic is replayed through it, with labels
+3. ``mlpilot serve`` serves the champion and ``mlpilot controller`` runs the monitor
+   on its own, every second; traffic is replayed through the server, with labels
    arriving after the answers. Half-way, the scanner is recalibrated: size features
    read 30% larger, and the new readings are registered as version 2 of the data.
 4. The monitor raises the alert; its action runs the ``retrain`` pipeline on the newest
    version, which evaluates the new model against the champion and promotes it only
-   through the gate; the server sees the alias move and swaps to the new version.
+   through the gate; the server sees the alias move and swaps to the new version, the
+   controller writes the outcome back on the alert, and the monitor's reference moves
+   to version 2, the data the new champion was trained on.
+
+Nothing but the traffic and its labels comes from this script once the loop runs.
 
 Everything happens in a store of its own (printed at the end), recorded as events:
 
@@ -73,24 +78,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def start(name: str, *arguments: str) -> subprocess.Popen[bytes]:
+    """``mlpilot ARGUMENTS`` in a process of its own, its output in HOME/NAME.log."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "mlpilot", *arguments],
+        stdout=subprocess.DEVNULL,
+        stderr=open(HOME / f"{name}.log", "w"),  # noqa: SIM115 - kept for the process's life
+    )
+
+
 class Server:
     """``mlpilot serve`` in a process of its own, following the champion alias."""
 
     def __init__(self, port: int) -> None:
         self.url = f"http://127.0.0.1:{port}"
-        command = [sys.executable, "-c", "from mlpilot.cli import main; main()"]
-        self.process = subprocess.Popen(
-            [
-                *command,
-                "serve",
-                f"{lifecycle.MODEL}@{CHAMPION}",
-                "--port",
-                str(port),
-                "--log-sample",
-                "1",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=open(HOME / "server.log", "w"),  # noqa: SIM115 - kept for the process's life
+        self.process = start(
+            "server",
+            "serve",
+            f"{lifecycle.MODEL}@{CHAMPION}",
+            "--port",
+            str(port),
+            "--log-sample",
+            "1",
         )
 
     def wait_ready(self, timeout_s: float = 120) -> None:
@@ -125,25 +134,21 @@ class Server:
         self.process.wait(30)
 
 
-def replay(
-    server: Server, monitors: Monitors, rows: pd.DataFrame, on_window: Callable[[Any], None]
-) -> float:
-    """Send ``rows`` through the server, report their labels once they are logged, and
-    run the monitor after every window's worth; returns the share answered right."""
+def replay(server: Server, monitors: Monitors, rows: pd.DataFrame) -> float:
+    """Send ``rows`` through the server, a window's worth a second, and report their
+    labels as they come; returns the share answered right."""
     right = 0
     labels: dict[tuple[str, int], Any] = {}
-    for start in range(0, len(rows), ROWS_PER_REQUEST):
-        chunk = rows.iloc[start : start + ROWS_PER_REQUEST]
+    for first in range(0, len(rows), ROWS_PER_REQUEST):
+        chunk = rows.iloc[first : first + ROWS_PER_REQUEST]
         answer = server.predict(chunk.drop(columns=[lifecycle.TARGET]))
         truth = chunk[lifecycle.TARGET].tolist()
         right += sum(p == t for p, t in zip(answer["predictions"], truth, strict=True))
         labels.update({(answer["id"], i): t for i, t in enumerate(truth)})
-        if (start + ROWS_PER_REQUEST) % WINDOW == 0:
-            time.sleep(1.5)  # the prediction log writes about every second
+        if (first + ROWS_PER_REQUEST) % WINDOW == 0:
             monitors.record_labels(lifecycle.MODEL, labels)
             labels.clear()
-            for window in monitors.run_once(monitors.get(MONITOR)):
-                on_window(window)
+            time.sleep(1.0)
     return right / len(rows)
 
 
@@ -206,23 +211,15 @@ def main() -> None:
     console.print(f"2. Monitor {MONITOR}: windows of {WINDOW} rows against {reference}")
 
     server = Server(free_port())
+    controller = start("controller", "controller", "--interval", "1", "--lease", "5")
     try:
         server.wait_ready()
-        console.print(f"3. Serving {lifecycle.MODEL}@{CHAMPION} at {server.url}")
+        console.print(
+            f"3. Serving {lifecycle.MODEL}@{CHAMPION} at {server.url}; the controller runs "
+            "the monitor every second"
+        )
         _, test = lifecycle.training_split(reference)
-        windows = Table("window", "rows", "drifted columns", "accuracy", "alerts")
-
-        def on_window(window: Any) -> None:
-            accuracy = window.performance.get("metrics", {}).get("accuracy")
-            windows.add_row(
-                str(window.index),
-                str(window.rows),
-                str(len(window.drifted_columns)),
-                "—" if accuracy is None else f"{accuracy:.3f}",
-                ", ".join(a.rule for a in window.alerts) or "",
-            )
-
-        before = replay(server, monitors, test.sample(300, replace=True, random_state=0), on_window)
+        before = replay(server, monitors, test.sample(300, replace=True, random_state=0))
         console.print(f"   before the recalibration: {before:.1%} answered right")
 
         frame = mlpilot.read_dataset(reference).to_pandas()
@@ -232,12 +229,10 @@ def main() -> None:
         console.print(f"   the scanner is recalibrated; its readings are {drifted_ref}")
         _, drifted_test = lifecycle.training_split(drifted_ref)
         traffic = drifted_test.sample(300, replace=True, random_state=1)
-        after = replay(server, monitors, traffic, on_window)
+        after = replay(server, monitors, traffic)
         console.print(f"   after: {after:.1%} answered right")
-        console.print(windows)
 
         def retrained() -> Any:
-            monitors.run_once(monitors.get(MONITOR))
             for alert in monitors.alerts(MONITOR):
                 for action in alert.actions:
                     if action.get("kind") == "retrain" and action.get("status") != "running":
@@ -251,8 +246,31 @@ def main() -> None:
             wait_for(f"   the server swaps to version {new}", lambda: server.serving() == new, 120)
             answer = server.predict(drifted_test.drop(columns=[lifecycle.TARGET]).head(1))
             console.print(f"   the server answers from version {answer['version']}")
+            wait_for(
+                "   the monitor's reference follows the new champion",
+                lambda: monitors.get(MONITOR).reference == drifted_ref,
+                60,
+            )
+            console.print(f"   the monitor now compares traffic with {drifted_ref}")
     finally:
+        controller.terminate()
+        controller.wait(60)
         server.stop()
+
+    windows = Table("window", "rows", "drifted columns", "accuracy", "alerts")
+    raised: dict[int, list[str]] = {}
+    for alert in monitors.alerts(MONITOR):
+        raised.setdefault(alert.window_index, []).append(alert.rule)
+    for window in monitors.windows(MONITOR):
+        accuracy = window.performance.get("metrics", {}).get("accuracy")
+        windows.add_row(
+            str(window.index),
+            str(window.rows),
+            str(len(window.drifted_columns)),
+            "—" if accuracy is None else f"{accuracy:.3f}",
+            ", ".join(raised.get(window.index, [])),
+        )
+    console.print(windows)
 
     timeline = Table("after", "event", "about", "details", title="What happened")
     shown = ("rule", "window", "action", "status", "detail", "version", "previous", "load_s")

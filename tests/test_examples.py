@@ -127,8 +127,22 @@ def test_the_closed_loop_retrains_promotes_and_swaps_on_drift(tmp_path: Path) ->
         registry = ModelRegistry(TrackingClient(store))
         champion = registry.resolve("breast-cancer-classifier@champion")
         moves = registry.moves("breast-cancer-classifier", "champion")
+        retrains = [
+            action
+            for alert in store.monitors.alerts("cancer-drift")
+            for action in alert.actions
+            if action["kind"] == "retrain" and action["status"] != "skipped"
+        ]
+        monitor = store.monitors.get("cancer-drift")
     finally:
         store.close()
+    # Run by the controller alone: one retrain, one promotion, one swap, and the reason
+    # and links on the alert.
+    [retrain] = retrains
+    assert retrain["status"] == "ok" and retrain["detail"] == "the champion moved to version 2"
+    assert retrain["version"] == 2 and retrain["run_id"] and retrain["decision_event"]
+    assert kinds.count("serve.swapped") == 1
+    assert monitor.reference == "breast-cancer@v2"
     # The alert came before the retrain's promotion, which came before the swap.
     order = [k for k in kinds if k in ("alert.raised", "model.alias_promote", "serve.swapped")]
     assert order[:1] == ["model.alias_promote"]  # the first champion, before any traffic
