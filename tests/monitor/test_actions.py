@@ -19,8 +19,8 @@ from sklearn.dummy import DummyClassifier
 
 from mlpilot.errors import InvalidInputError, NotFoundError
 from mlpilot.monitor import Monitors
-from mlpilot.monitor.actions._retrain import settings_environment
 from mlpilot.registry import ModelRegistry
+from mlpilot.schedule._launch import settings_environment
 from mlpilot.store import Store, now_ms
 from mlpilot.tracking import TrackingClient
 

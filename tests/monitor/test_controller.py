@@ -13,7 +13,7 @@ import pytest
 
 from mlpilot.errors import InvalidInputError
 from mlpilot.monitor import Controller, Monitors
-from mlpilot.monitor.actions._retrain import settings_environment
+from mlpilot.schedule._launch import settings_environment
 from mlpilot.store import Store, now_ms
 from mlpilot.tracking import TrackingClient
 

@@ -69,10 +69,13 @@ _COMMANDS = {
         "mlpilot.cli._monitor:app", "Watch served models: drift, performance, latency."
     ),
     "alerts": _Entry("mlpilot.cli._monitor:alerts_app", "Alerts raised by monitors' rules."),
+    "triggers": _Entry(
+        "mlpilot.cli._triggers:app", "Pipelines started on a cron schedule or on new data."
+    ),
     "controller": _Entry(
         "mlpilot.cli._controller:controller_command",
-        "Run every monitor on its own and settle what their alerts start (one active, "
-        "others stand by).",
+        "Run every monitor and trigger on its own, and settle what their alerts start "
+        "(one active, others stand by).",
     ),
 }
 

@@ -51,6 +51,8 @@ def controller_command(
                 console.print(f"  {name}: {len(windows)} windows, {len(alerts)} alerts")
             for alert in alerts:
                 console.print(f"    alert {alert.id}: {alert.message}")
+        for firing in done.fired:
+            console.print(f"  trigger {firing.trigger} fired for {firing.key} (log {firing.log})")
         for name, error in done.failed.items():
             console.print(f"  [red]{name} failed:[/red] {error}")
 

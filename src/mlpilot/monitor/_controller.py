@@ -2,7 +2,9 @@
 
 A controller runs every monitor that is not paused, one round every ``interval_s``
 seconds; each run settles the actions its alerts started (a retrain that ended) before
-it reads new traffic, so an outcome is written back within one round of the end. Of
+it reads new traffic, so an outcome is written back within one round of the end. Then
+it fires the pipeline triggers that are due (a cron slot passed, a dataset got a new
+version: :mod:`mlpilot.schedule._triggers`). Of
 several controllers on one store, one acts: it holds the store's ``controller`` lease,
 renewing it before each monitor, and the others stand by, taking over once the lease
 expires (``lease_s`` after the active one stopped renewing: it died, or lost the
@@ -28,6 +30,7 @@ from collections.abc import Callable
 
 from mlpilot.errors import InvalidInputError
 from mlpilot.monitor._monitor import Monitors
+from mlpilot.schedule._triggers import Firing, Triggers
 from mlpilot.store.base._monitors import WindowResult
 from mlpilot.tracking import TrackingClient
 
@@ -46,8 +49,10 @@ class Round:
     holder: str | None
     #: The new windows of each monitor run, by monitor.
     windows: dict[str, list[WindowResult]] = dataclasses.field(default_factory=dict)
-    #: Monitors whose run failed, with the error.
+    #: Monitors (or triggers) whose run failed, with the error.
     failed: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: The pipeline runs triggers started.
+    fired: list[Firing] = dataclasses.field(default_factory=list)
 
 
 class Controller:
@@ -80,6 +85,7 @@ class Controller:
             )
         self.client = client or TrackingClient()
         self.monitors = Monitors(self.client)
+        self.triggers = Triggers(self.client)
         self.interval_s = float(interval_s)
         self.lease_s = float(lease_s)
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -108,6 +114,12 @@ class Controller:
             except Exception as exc:  # one monitor's trouble must not stop the others
                 _log.exception("monitor %s failed", monitor.name)
                 done.failed[monitor.name] = f"{type(exc).__name__}: {exc}"
+        if not self._stop.is_set() and leases.acquire(LEASE, self.holder, self.lease_s):
+            try:
+                done.fired.extend(self.triggers.fire_due())
+            except Exception as exc:
+                _log.exception("firing the triggers failed")
+                done.failed["triggers"] = f"{type(exc).__name__}: {exc}"
         return done
 
     def run(self, on_round: Callable[[Round], None] | None = None) -> None:

@@ -7,7 +7,7 @@ import importlib
 import inspect
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,21 @@ def load_pipeline(spec: str) -> Pipeline:
         spec, "pipeline", lambda v: isinstance(v, Pipeline), "@pipeline", "flows.py:train"
     )
     return found
+
+
+def checked_pipeline(target: str, params: Mapping[str, Any]) -> str:
+    """``target`` once it loads as a pipeline that takes ``params``; a file is named by its
+    absolute path, for a process that runs it later from another folder.
+
+    Raises:
+        NotFoundError: no such file or pipeline.
+        InvalidInputError: a parameter the pipeline does not take, or of the wrong type.
+    """
+    load_pipeline(target).params(params)
+    where, _, name = target.rpartition(":")
+    if where.endswith(".py") or os.sep in where:
+        return f"{Path(where).resolve()}:{name}"
+    return target
 
 
 def load_named(

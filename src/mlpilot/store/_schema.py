@@ -162,6 +162,25 @@ leases = Table(
     Column("expires_ms", BigInteger, nullable=False),
 )
 
+# A pipeline the controller starts on its own: on a cron schedule, or when a dataset
+# gets a new version (or a tag moves). ``last_key`` is what it last fired for (a slot's
+# time, a version); ``claim_*`` marks a firing under way, so that of two controllers
+# one fires, and a firing its controller died in is taken up again.
+triggers = Table(
+    "triggers",
+    metadata,
+    Column("name", String(MAX_KEY_LENGTH), primary_key=True),
+    Column("pipeline", Text, nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("created_by", String(MAX_KEY_LENGTH), nullable=False),
+    Column("last_key", Text, nullable=True),
+    Column("last_fired_ms", BigInteger, nullable=True),
+    Column("claim_key", Text, nullable=True),
+    Column("claim_ms", BigInteger, nullable=True),
+)
+
 datasets = Table(
     "datasets",
     metadata,

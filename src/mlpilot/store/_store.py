@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from mlpilot.store.base._registry import RegistryRecords
     from mlpilot.store.base._studies import StudyRecords
     from mlpilot.store.base._tracking import TrackingRecords
+    from mlpilot.store.base._triggers import TriggerRecords
 
 
 class Store:
@@ -101,6 +102,12 @@ class Store:
         from mlpilot.store.sql._leases import SqlLeaseRecords
 
         return SqlLeaseRecords(self.metadata)
+
+    @functools.cached_property
+    def triggers(self) -> TriggerRecords:
+        from mlpilot.store.sql._triggers import SqlTriggerRecords
+
+        return SqlTriggerRecords(self.metadata, self.settings.user)
 
     def on_close(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` when the store closes, before its connections go.

@@ -9,6 +9,7 @@ from mlpilot.testing._predictions import PredictionRecordsContract
 from mlpilot.testing._registry import RegistryRecordsContract
 from mlpilot.testing._studies import StudyRecordsContract
 from mlpilot.testing._tracking import TrackingRecordsContract
+from mlpilot.testing._triggers import TriggerRecordsContract
 
 __all__ = [
     "DatasetRecordsContract",
@@ -20,4 +21,5 @@ __all__ = [
     "RegistryRecordsContract",
     "StudyRecordsContract",
     "TrackingRecordsContract",
+    "TriggerRecordsContract",
 ]

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
-import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlpilot.config import Settings
 from mlpilot.errors import ConflictError, InvalidInputError, NotFoundError
 from mlpilot.monitor.actions._base import Action, AlertContext, outcome
+from mlpilot.schedule._launch import launch_pipeline
 from mlpilot.store._metadata import now_ms
 from mlpilot.store.base._monitors import RetrainRecord, monitor_actor
 
@@ -24,7 +22,6 @@ STALE_AFTER_MS = 24 * 3600 * 1000
 RETRAIN_TAG = "mlpilot.retrain"
 #: This machine, as retrains record it.
 HOST = os.uname().nodename if hasattr(os, "uname") else "localhost"
-_SETTING_NAMES = {field.name for field in dataclasses.fields(Settings)}
 # Processes this one started, so that their exit status is read (and they are reaped).
 _children: dict[int, subprocess.Popen[bytes]] = {}
 _children_lock = threading.Lock()
@@ -68,13 +65,9 @@ class RetrainAction(Action):
     def checked(self) -> RetrainAction:
         """Load the pipeline and check the parameters against it; a file is named by its
         absolute path, since the retrain may start from another folder."""
-        from mlpilot.schedule import load_pipeline
+        from mlpilot.schedule._load import checked_pipeline
 
-        load_pipeline(self.pipeline).params(self.params)
-        where, _, name = self.pipeline.rpartition(":")
-        if where.endswith(".py") or os.sep in where:
-            return RetrainAction(f"{Path(where).resolve()}:{name}", self.params)
-        return self
+        return RetrainAction(checked_pipeline(self.pipeline, self.params), self.params)
 
     def run(self, context: AlertContext) -> dict[str, Any]:
         records = context.client.store.monitors
@@ -101,39 +94,19 @@ class RetrainAction(Action):
             )
         except ConflictError as exc:  # another process started one meanwhile
             return outcome(self.name, "skipped", str(exc))
-        logs = Path(settings.home) / "monitor"
-        log_path = logs / f"retrain-{retrain.id}.log"
-        # The settings travel in the environment only: a command line is visible to every
-        # user of the machine (``ps``), and a store URI may hold a password.
-        command = [
-            sys.executable,
-            "-m",
-            "mlpilot",
-            "pipelines",
-            "run",
-            self.pipeline,
-            "--json",
-            # The pipeline run says how the retrain went: this tag finds it.
-            "--tag",
-            f"{RETRAIN_TAG}={retrain.id}",
-        ]
-        for key, value in self.params.items():
-            command += ["--param", f"{key}={json.dumps(value)}"]
+        log_path = Path(settings.home) / "monitor" / f"retrain-{retrain.id}.log"
         try:
-            logs.mkdir(parents=True, exist_ok=True)
-            with open(log_path, "wb") as log:
-                process = subprocess.Popen(
-                    command,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    # What the retrain records (its run, the version, the promotion)
-                    # names the monitor as who did it.
-                    env=settings_environment(
-                        dataclasses.replace(settings, user=monitor_actor(context.monitor))
-                    ),
-                    start_new_session=True,
-                )
+            process = launch_pipeline(
+                settings,
+                self.pipeline,
+                self.params,
+                # The pipeline run says how the retrain went: this tag finds it.
+                tags={RETRAIN_TAG: str(retrain.id)},
+                # What the retrain records (its run, the version, the promotion) names
+                # the monitor as who did it.
+                actor=monitor_actor(context.monitor),
+                log_path=log_path,
+            )
         except OSError as exc:
             records.finish_retrain(retrain.id, "failed", f"could not start the pipeline: {exc}")
             return outcome(self.name, "failed", f"could not start {self.pipeline}: {exc}")
@@ -167,21 +140,6 @@ class RetrainAction(Action):
             status, detail, links = retrain.status, retrain.outcome, {}
         ok = "ok" if status == "finished" else "failed"
         return {**outcome_, **links, "status": ok, "detail": detail}
-
-
-def settings_environment(settings: Settings) -> dict[str, str]:
-    """This process's environment with ``settings`` as ``MLPILOT_*`` variables, so that
-    a child process opens the same store with the same settings."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not (name.startswith("MLPILOT_") and name[8:].lower() in _SETTING_NAMES)
-    }
-    for field in dataclasses.fields(settings):
-        value = getattr(settings, field.name)
-        if value is not None:
-            env[f"MLPILOT_{field.name.upper()}"] = str(value)
-    return env
 
 
 def _alive(retrain: RetrainRecord) -> bool:

@@ -73,6 +73,7 @@ if TYPE_CHECKING:
         Series,
         TrackingRecords,
     )
+    from mlpilot.store.base._triggers import Trigger, TriggerRecords
 
 _EXPORTS = {
     "Experiment": "mlpilot.store.base._tracking",
@@ -123,6 +124,8 @@ _EXPORTS = {
     "EventRecords": "mlpilot.store.base._events",
     "Lease": "mlpilot.store.base._leases",
     "LeaseRecords": "mlpilot.store.base._leases",
+    "Trigger": "mlpilot.store.base._triggers",
+    "TriggerRecords": "mlpilot.store.base._triggers",
 }
 __getattr__, __dir__ = exports(__name__, globals(), _EXPORTS)
 
@@ -142,6 +145,8 @@ __all__ = [
     "EventRecords",
     "Lease",
     "LeaseRecords",
+    "Trigger",
+    "TriggerRecords",
     "Experiment",
     "GateDecision",
     "Lineage",
