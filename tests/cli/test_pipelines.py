@@ -117,5 +117,11 @@ def test_parameters_are_read_by_their_annotations(cli: Invoke) -> None:
     assert ran["tasks"] == {"done": 2}
     shown = parse_json(cli("pipelines", "show", ran["run_id"], "--json"))
     assert shown["params"] == {"families": ["logreg", "forest"], "label": "123"}
+    # a program that writes every value as JSON gets back what it wrote
+    quoted = parse_json(
+        cli("pipelines", "run", f"{FLOWS}:models", "--param", 'label="churn"', "--json")
+    )
+    shown = parse_json(cli("pipelines", "show", quoted["run_id"], "--json"))
+    assert shown["params"]["label"] == "churn"
     for task in shown["tasks"]:
         assert task["seconds"] == pytest.approx(sum(a["seconds"] for a in task["attempts"]))

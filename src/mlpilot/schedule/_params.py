@@ -47,13 +47,22 @@ def read_text(pipeline: str, name: str, text: str, hint: Any) -> Any:
     """The value of parameter ``name`` given as command-line text.
 
     Text is read as JSON, except for a parameter that takes text (``str``), which gets
-    the text as it is; a parameter with no annotation gets the text if it is not JSON.
+    the text as it is (or, written as a JSON string, ``"..."``, what it says, so that
+    what a program writes with ``json.dumps`` reads back the same); a parameter with no
+    annotation gets the text if it is not JSON.
 
     Raises:
         InvalidInputError: The parameter takes something other than text and ``text``
             is not JSON.
     """
     if hint is not None and _takes_text(hint):
+        if text.startswith('"'):
+            try:
+                decoded = json.loads(text)
+            except ValueError:
+                return text
+            if isinstance(decoded, str):
+                return decoded
         return text
     try:
         return json.loads(text)
