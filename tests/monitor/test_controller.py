@@ -17,7 +17,7 @@ from mlpilot.schedule._launch import settings_environment
 from mlpilot.store import Store, now_ms
 from mlpilot.tracking import TrackingClient
 
-from .test_actions import DRIFT
+from .test_actions import watch
 from .test_monitor import log, traffic
 
 pytestmark = pytest.mark.integration
@@ -33,22 +33,11 @@ def wait_for(condition: Any, what: str, timeout_s: float = 60) -> Any:
     raise AssertionError(f"gave up waiting for {what}")
 
 
-def drift_monitor(monitors: Monitors, name: str, *actions: Any) -> None:
-    monitors.create(
-        name,
-        model="churn",
-        reference="ref@v1",
-        target="y",
-        window_rows=200,
-        rules=[{**DRIFT, "actions": ["record", *actions]}],
-    )
-
-
 def test_a_round_runs_every_monitor_that_is_not_paused(
     store: Store, client: TrackingClient, monitors: Monitors
 ) -> None:
-    drift_monitor(monitors, "watch")
-    drift_monitor(monitors, "quiet")
+    watch(monitors)
+    watch(monitors, name="quiet")
     monitors.pause("quiet")
     log(store, traffic(200, shift=2.0), start_ms=now_ms(), step_ms=1)
 
@@ -82,7 +71,7 @@ def test_a_standby_takes_over_from_a_killed_controller_and_no_alert_acts_twice(
     hook: tuple[str, list[dict[str, Any]]],
 ) -> None:
     url, received = hook
-    drift_monitor(monitors, "watch", {"kind": "webhook", "url": url})
+    watch(monitors, {"kind": "webhook", "url": url})
     env = settings_environment(store.settings)
     command = [
         sys.executable,

@@ -17,6 +17,7 @@ from mlpilot.cli import _output
 from mlpilot.cli._state import state
 from mlpilot.errors import InvalidInputError
 from mlpilot.monitor import AlertRecord, Monitor, Monitors, WindowResult, write_window_report
+from mlpilot.monitor._monitor import SETTINGS
 
 #: Drifted columns named per window in `monitor show`.
 _NAMES = 3
@@ -24,25 +25,10 @@ app = typer.Typer(no_args_is_help=True, help="Watch served models: drift, perfor
 alerts_app = typer.Typer(no_args_is_help=True, help="Alerts raised by monitors' rules.")
 
 NameArgument = Annotated[str, typer.Argument(metavar="NAME", help="A monitor.")]
-_CREATE_KEYS = {
-    "model",
-    "reference",
-    "features",
-    "target",
-    "window_rows",
-    "window_seconds",
-    "tests",
-    "alpha",
-    "correction",
-    "psi_threshold",
-    "min_labels",
-    "latency_p99_ms",
-    "task",
-    "rules",
-    "follow",
-    "backfill",
-}
-_UPDATE_KEYS = _CREATE_KEYS - {"model", "backfill"}
+# What a --config file may set: a monitor's settings (and, on creation, its model and
+# whether to backfill).
+_UPDATE_KEYS = set(SETTINGS) - {"paused"}
+_CREATE_KEYS = _UPDATE_KEYS | {"model", "backfill"}
 
 
 def _monitors(ctx: typer.Context) -> Monitors:

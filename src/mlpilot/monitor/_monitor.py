@@ -165,11 +165,11 @@ class Monitors:
             InvalidInputError: an unknown setting, or a bad value for one.
         """
         found = self.records.get(name)
-        unknown = sorted(set(changes) - set(_UPDATABLE))
+        unknown = sorted(set(changes) - set(SETTINGS))
         if unknown:
             raise InvalidInputError(
                 f"a monitor's {', '.join(unknown)} cannot be changed; change any of "
-                f"{', '.join(_UPDATABLE)}"
+                f"{', '.join(SETTINGS)}"
             )
         settings = _settings_of(found)
         if {"window_rows", "window_seconds"} & set(changes):
@@ -535,8 +535,8 @@ class Monitors:
         return set(updates)
 
 
-#: The settings :meth:`Monitors.update` changes.
-_UPDATABLE = (
+#: The settings of a monitor that :meth:`Monitors.update` changes.
+SETTINGS = (
     "reference",
     "features",
     "target",

@@ -74,9 +74,7 @@ class SqlMonitorRecords(SqlRetrainRecords):
 
     def create(self, monitor: Monitor) -> None:
         check_key(monitor.name, "a monitor name")
-        spec = {key: _plain(getattr(monitor, key)) for key in _SPEC_KEYS}
-        check_json(spec, "a monitor's settings")
-        check_json(list(monitor.rules), "a monitor's rules")
+        spec = _checked_spec(monitor)
         try:
             with self._metadata.write() as conn:
                 conn.execute(
@@ -108,9 +106,7 @@ class SqlMonitorRecords(SqlRetrainRecords):
             ) from None
 
     def update(self, monitor: Monitor, changes: Mapping[str, Any]) -> None:
-        spec = {key: _plain(getattr(monitor, key)) for key in _SPEC_KEYS}
-        check_json(spec, "a monitor's settings")
-        check_json(list(monitor.rules), "a monitor's rules")
+        spec = _checked_spec(monitor)
         check_json(dict(changes), "a monitor's changes")
         with self._metadata.write() as conn:
             _lock_monitor(conn, monitor.name)
@@ -473,6 +469,14 @@ def _window(row: Any) -> WindowResult:
         next_ms=row.next_ms,
         next_skip=row.next_skip,
     )
+
+
+def _checked_spec(monitor: Monitor) -> dict[str, Any]:
+    """The monitor's settings as its ``spec`` column keeps them, checked to be JSON."""
+    spec = {key: _plain(getattr(monitor, key)) for key in _SPEC_KEYS}
+    check_json(spec, "a monitor's settings")
+    check_json(list(monitor.rules), "a monitor's rules")
+    return spec
 
 
 def _monitor(row: Any) -> Monitor:
