@@ -1,5 +1,5 @@
-"""``mlpilot controller``: run every monitor on its own, and settle what their alerts
-start, as the one active controller of the store or a standby."""
+"""``mlpilot controller``: run every monitor and trigger on its own, and settle what
+their alerts start, as the one active controller of the store or a standby."""
 
 from __future__ import annotations
 
@@ -28,9 +28,10 @@ def controller_command(
         ),
     ] = 15.0,
 ) -> None:
-    """Run every monitor that is not paused, a round every --interval seconds, until
-    stopped (Ctrl-C or SIGTERM). Of several controllers on one store, one acts and the
-    others stand by, taking over when it stops."""
+    """Run every monitor that is not paused and start the pipelines of the triggers that
+    are due, a round every --interval seconds, until stopped (Ctrl-C or SIGTERM). Of
+    several controllers on one store, one acts and the others stand by, taking over when
+    it stops."""
     from mlpilot.monitor import Controller
 
     controller = Controller(state(ctx).client(), interval_s=interval, lease_s=lease)
