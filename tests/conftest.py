@@ -47,6 +47,13 @@ BACKENDS = [
 ]
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Workers for ``-n auto``: one more than the cores, up to four. Many tests wait on
+    processes of their own (servers, drivers, controllers), so a third worker on two
+    cores keeps them busy; four stays within PostgreSQL's connection limit."""
+    return min(4, (os.cpu_count() or 1) + 1)
+
+
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
