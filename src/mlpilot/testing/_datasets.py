@@ -11,7 +11,6 @@ test module that provides a ``store`` fixture (a fresh, empty
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from mlpilot.errors import ConflictError, InvalidInputError, NotFoundError
 from mlpilot.store._profile import ColumnProfile
 from mlpilot.store._store import Store
 from mlpilot.store.base._datasets import DatasetRecords, VersionContent
+from mlpilot.testing._processes import race
 
 #: Versions each of two processes registers in the concurrency test.
 REGISTRATIONS = 8
@@ -203,18 +203,7 @@ class DatasetRecordsContract:
         assert [v.version for v in records.list_versions("raw")] == [1]
 
     def test_two_processes_registering_at_once_get_consecutive_numbers(self, store: Store) -> None:
-        context = multiprocessing.get_context("spawn")
-        barrier = context.Barrier(2)
-        results = context.Queue()
-        workers = [
-            context.Process(target=register_many, args=(store.settings, worker, barrier, results))
-            for worker in range(2)
-        ]
-        for process in workers:
-            process.start()
-        reports = sorted(results.get(timeout=300) for _ in workers)
-        for process in workers:
-            process.join(timeout=60)
+        reports = sorted(race(register_many, [(store.settings, worker) for worker in range(2)]))
 
         assert reports == [(0, None), (1, None)]
         versions = store.datasets.list_versions("shared")

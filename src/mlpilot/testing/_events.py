@@ -10,7 +10,6 @@ whose ``events`` is the implementation)::
 
 from __future__ import annotations
 
-import multiprocessing
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from mlpilot.config import Settings
 from mlpilot.errors import InvalidInputError
 from mlpilot.store._store import Store
 from mlpilot.store.base._events import EventRecords
+from mlpilot.testing._processes import race
 
 #: Events each of two processes records in the concurrency test.
 RECORDS = 50
@@ -139,18 +139,7 @@ class EventRecordsContract:
             store.events.read(3)  # type: ignore[arg-type]
 
     def test_two_processes_recording_at_once_lose_no_event(self, store: Store) -> None:
-        context = multiprocessing.get_context("spawn")
-        barrier = context.Barrier(2)
-        results = context.Queue()
-        workers = [
-            context.Process(target=record_events, args=(store.settings, worker, barrier, results))
-            for worker in range(2)
-        ]
-        for process in workers:
-            process.start()
-        reports = sorted(results.get(timeout=300) for _ in workers)
-        for process in workers:
-            process.join(timeout=60)
+        reports = sorted(race(record_events, [(store.settings, worker) for worker in range(2)]))
 
         assert reports == [(0, None), (1, None)]
         found = store.events.read("test.raced")

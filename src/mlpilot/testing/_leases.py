@@ -11,7 +11,7 @@ from mlpilot.config import Settings
 from mlpilot.errors import InvalidInputError
 from mlpilot.store._store import Store
 from mlpilot.store.base._leases import LeaseRecords
-from mlpilot.testing._monitors import _run_two
+from mlpilot.testing._processes import race
 
 
 def acquire_lease(settings: Settings, worker: int, barrier: Any, results: Any) -> None:
@@ -70,7 +70,7 @@ class LeaseRecordsContract:
         assert store.leases.get("controller") is None
 
     def test_of_two_processes_asking_at_once_one_holds_it(self, store: Store) -> None:
-        found = _run_two(acquire_lease, store.settings)
+        found = race(acquire_lease, [(store.settings, worker) for worker in range(2)])
 
         holders = [holder for _, holder in found]
         winners = [holder for holder in holders if holder is not None]

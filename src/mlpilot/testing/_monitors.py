@@ -11,7 +11,6 @@ test module that provides a ``store`` fixture (a fresh, empty
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from mlpilot.config import Settings
 from mlpilot.errors import ConflictError, InvalidInputError, NotFoundError
 from mlpilot.store._store import Store
 from mlpilot.store.base._monitors import Monitor, MonitorRecords, WindowResult
+from mlpilot.testing._processes import race
 from mlpilot.testing._registry import FAILED, GATE, PASSED, SCORING, add_version
 
 #: Rounds each of two processes evaluates in the concurrency test.
@@ -108,23 +108,6 @@ def start_retrain(settings: Settings, worker: int, barrier: Any, results: Any) -
         results.put((worker, f"{type(exc).__name__}: {exc}"))
     finally:
         store.close()
-
-
-def _run_two(target: Any, settings: Settings) -> list[Any]:
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(2)
-    results = context.Queue()
-    workers = [
-        context.Process(target=target, args=(settings, worker, barrier, results))
-        for worker in range(2)
-    ]
-    for process in workers:
-        process.start()
-    found = [results.get(timeout=300) for _ in workers]
-    for process in workers:
-        process.join(timeout=60)
-        assert process.exitcode == 0
-    return sorted(found)
 
 
 class MonitorRecordsContract:
@@ -258,7 +241,7 @@ class MonitorRecordsContract:
     def test_two_processes_record_windows_without_duplicates(self, store: Store) -> None:
         store.monitors.create(monitor())
 
-        found = _run_two(evaluate_rounds, store.settings)
+        found = sorted(race(evaluate_rounds, [(store.settings, w) for w in range(2)]))
 
         assert [error for _, _, error in found] == [None, None]
         indexes = [w.index for w in store.monitors.windows("watch")]
@@ -394,7 +377,7 @@ class MonitorRecordsContract:
         assert promoted.failed_checks == ()
 
     def test_of_two_processes_starting_a_retrain_one_wins(self, store: Store) -> None:
-        found = _run_two(start_retrain, store.settings)
+        found = sorted(race(start_retrain, [(store.settings, w) for w in range(2)]))
 
         outcomes = [result for _, result in found]
         started = [r for r in outcomes if isinstance(r, int)]

@@ -11,7 +11,6 @@ test module that provides a ``store`` fixture (a fresh, empty
 from __future__ import annotations
 
 import json
-import multiprocessing
 import uuid
 from typing import Any
 
@@ -27,6 +26,7 @@ from mlpilot.store.base._pipelines import (
     NewTask,
     PipelineRecords,
 )
+from mlpilot.testing._processes import race
 
 UNKNOWN = "0" * 32
 #: Attempts each of two processes starts and ends in the concurrency test.
@@ -288,17 +288,7 @@ class PipelineRecordsContract:
             [t.id for t in made[:TASKS_PER_WORKER]],
             [t.id for t in made[TASKS_PER_WORKER:]],
         ]
-        context = multiprocessing.get_context("spawn")
-        barrier, results = context.Barrier(2), context.Queue()
-        workers = [
-            context.Process(target=write_attempts, args=(store.settings, half, barrier, results))
-            for half in halves
-        ]
-        for worker in workers:
-            worker.start()
-        outcomes = [results.get(timeout=300) for _ in workers]
-        for worker in workers:
-            worker.join(timeout=60)
+        outcomes = race(write_attempts, [(store.settings, half) for half in halves])
         assert outcomes == [None, None]
         tasks = store.pipelines.tasks(run_id)
         assert all([a.attempt for a in t.attempts] == list(range(1, ROUNDS + 1)) for t in tasks)

@@ -11,7 +11,6 @@ test module that provides a ``store`` fixture (a fresh, empty
 from __future__ import annotations
 
 import math
-import multiprocessing
 from typing import Any
 
 import numpy as np
@@ -22,6 +21,7 @@ from mlpilot.config import Settings
 from mlpilot.errors import InvalidInputError
 from mlpilot.store._store import Store
 from mlpilot.store.base._predictions import PredictionRecords, PredictionRow
+from mlpilot.testing._processes import race
 
 #: Writes each of two processes makes in the concurrency test.
 WRITES = 40
@@ -260,18 +260,7 @@ class PredictionRecordsContract:
             store.predictions.read("churn", last=0)
 
     def test_two_processes_writing_at_once_lose_no_row(self, store: Store) -> None:
-        context = multiprocessing.get_context("spawn")
-        barrier = context.Barrier(2)
-        results = context.Queue()
-        workers = [
-            context.Process(target=write_requests, args=(store.settings, worker, barrier, results))
-            for worker in range(2)
-        ]
-        for process in workers:
-            process.start()
-        reports = sorted(results.get(timeout=300) for _ in workers)
-        for process in workers:
-            process.join(timeout=60)
+        reports = sorted(race(write_requests, [(store.settings, worker) for worker in range(2)]))
 
         assert reports == [(0, None), (1, None)]
         frame = store.predictions.read("churn")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +21,7 @@ from mlpilot.config import Settings
 from mlpilot.errors import ConflictError, InvalidInputError, NotFoundError
 from mlpilot.store._store import Store
 from mlpilot.store.base._registry import RegistryRecords, VersionRecord
+from mlpilot.testing._processes import race
 
 #: Versions each of two processes registers in the concurrency test.
 REGISTRATIONS = 30
@@ -133,20 +133,7 @@ class RegistryRecordsContract:
     def test_two_processes_registering_at_once_number_every_version_once(
         self, store: Store
     ) -> None:
-        context = multiprocessing.get_context("spawn")
-        barrier = context.Barrier(2)
-        results = context.Queue()
-        workers = [
-            context.Process(
-                target=register_versions, args=(store.settings, worker, barrier, results)
-            )
-            for worker in range(2)
-        ]
-        for process in workers:
-            process.start()
-        reports = sorted(results.get(timeout=300) for _ in workers)
-        for process in workers:
-            process.join(timeout=60)
+        reports = sorted(race(register_versions, [(store.settings, worker) for worker in range(2)]))
 
         assert [(worker, error) for worker, _, error in reports] == [(0, None), (1, None)]
         numbers = sorted(n for _, found, _ in reports for n in found)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing
-import queue
 import time
 from typing import Any
 
@@ -23,6 +21,7 @@ from mlpilot.config import Settings
 from mlpilot.errors import ConflictError, InvalidInputError, NotFoundError
 from mlpilot.store._store import Store
 from mlpilot.store.base._studies import StudyRecords, StudySetup, TrialEnd, TrialStart
+from mlpilot.testing._processes import race
 
 UNKNOWN = "0" * 32
 #: Trials each of two processes runs in the concurrency test, and reports per trial.
@@ -276,15 +275,7 @@ class StudyRecordsContract:
 
     def test_two_processes_running_trials_at_once_lose_nothing(self, store: Store) -> None:
         study_id = new_study(store, "raced", pruner="asha")
-        context = multiprocessing.get_context("spawn")
-        barrier, results = context.Barrier(2), context.Queue()
-        workers = [
-            context.Process(
-                target=run_trials, args=(store.settings, study_id, worker, barrier, results)
-            )
-            for worker in (0, 1)
-        ]
-        outcomes = dict(_gather(workers, results))
+        outcomes = dict(race(run_trials, [(store.settings, study_id, w) for w in (0, 1)]))
         assert outcomes == {0: None, 1: None}
         records = store.studies
         trials = records.trials(study_id)
@@ -299,24 +290,3 @@ class StudyRecordsContract:
         assert records.finished_count(study_id) == 2 * TRIALS_PER_WORKER
         assert len(records.rung_values(study_id, 0)) == 2 * TRIALS_PER_WORKER
         assert records.get(study_id).spent_s == 2.0 * TRIALS_PER_WORKER
-
-
-def _gather(workers: list[Any], results: Any, timeout_s: float = 300) -> list[Any]:
-    """Start ``workers`` and return what each put on ``results``; fails at once if one
-    dies without reporting (it could not import, or crashed)."""
-    for worker in workers:
-        worker.start()
-    found: list[Any] = []
-    deadline = time.monotonic() + timeout_s
-    while len(found) < len(workers):
-        try:
-            found.append(results.get(timeout=1))
-        except queue.Empty:
-            dead = [w.exitcode for w in workers if w.exitcode not in (None, 0)]
-            if dead:
-                pytest.fail(f"a worker process died with exit code {dead[0]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"the workers did not report within {timeout_s} s")
-    for worker in workers:
-        worker.join(timeout=60)
-    return found

@@ -10,10 +10,7 @@ test module that provides a ``store`` fixture (a fresh, empty
 
 from __future__ import annotations
 
-import multiprocessing
-import queue
 import random
-import time
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +21,7 @@ from mlpilot.config import Settings
 from mlpilot.errors import ConflictError, InvalidInputError, NotFoundError
 from mlpilot.store._store import Store
 from mlpilot.store.base._tracking import OrderKeyWarning, Series, TrackingRecords
+from mlpilot.testing._processes import race
 
 UNKNOWN_RUN = "0" * 32
 #: Calls each of two processes makes on one run in the concurrency test.
@@ -356,15 +354,7 @@ class TrackingRecordsContract:
 
     def test_two_processes_writing_one_run_lose_nothing(self, store: Store) -> None:
         run = store.tracking.create_run("e")
-        context = multiprocessing.get_context("spawn")
-        barrier, results = context.Barrier(2), context.Queue()
-        workers = [
-            context.Process(
-                target=log_batches, args=(store.settings, run.id, worker, barrier, results)
-            )
-            for worker in (0, 1)
-        ]
-        outcomes = dict(_gather(workers, results))
+        outcomes = dict(race(log_batches, [(store.settings, run.id, w) for w in (0, 1)]))
         assert outcomes == {0: None, 1: None}
         stored = store.tracking.get_run(run.id)
         assert set(stored.params) == {f"b{b}.{key}" for b in range(BATCHES) for key in KEYS} | {
@@ -378,33 +368,6 @@ class TrackingRecordsContract:
             assert steps == list(range(2 * BATCHES))
 
     def test_two_processes_creating_one_experiment_agree(self, store: Store) -> None:
-        context = multiprocessing.get_context("spawn")
-        barrier, results = context.Barrier(2), context.Queue()
-        workers = [
-            context.Process(target=create_experiment, args=(store.settings, barrier, results))
-            for _ in range(2)
-        ]
-        ids = _gather(workers, results)
+        ids = race(create_experiment, [(store.settings,), (store.settings,)])
         assert ids[0] == ids[1] and isinstance(ids[0], int)
         assert [e.name for e in store.tracking.list_experiments()] == ["raced"]
-
-
-def _gather(workers: list[Any], results: Any, timeout_s: float = 300) -> list[Any]:
-    """Start ``workers`` and return what each put on ``results``; fails at once if one
-    dies without reporting (it could not import, or crashed)."""
-    for worker in workers:
-        worker.start()
-    found: list[Any] = []
-    deadline = time.monotonic() + timeout_s
-    while len(found) < len(workers):
-        try:
-            found.append(results.get(timeout=1))
-        except queue.Empty:
-            dead = [w.exitcode for w in workers if w.exitcode not in (None, 0)]
-            if dead:
-                pytest.fail(f"a worker process died with exit code {dead[0]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"the workers did not report within {timeout_s} s")
-    for worker in workers:
-        worker.join(timeout=60)
-    return found

@@ -11,7 +11,7 @@ from mlpilot.config import Settings
 from mlpilot.errors import ConflictError, InvalidInputError, NotFoundError
 from mlpilot.store._store import Store
 from mlpilot.store.base._triggers import Trigger, TriggerRecords
-from mlpilot.testing._monitors import _run_two
+from mlpilot.testing._processes import race
 
 
 def trigger(name: str = "nightly", **fields: Any) -> Trigger:
@@ -95,6 +95,11 @@ class TriggerRecordsContract:
     def test_of_two_processes_claiming_a_firing_one_wins(self, store: Store) -> None:
         store.triggers.create(trigger())
 
-        claimed = [result for _, result in _run_two(claim_firing, store.settings)]
+        claimed = [
+            result
+            for _, result in sorted(
+                race(claim_firing, [(store.settings, w) for w in range(2)]), key=repr
+            )
+        ]
 
         assert sorted(claimed, key=str) == [False, True], claimed
