@@ -406,7 +406,6 @@ class Monitors:
             for w in history
         ]
         starts = {w.index: w.start_ms for w in history}
-        acts_from, since = self._acts_from(monitor)
         raised = []
         for rule in rules:
             columns = rule.columns(monitor.features)
@@ -415,6 +414,8 @@ class Monitors:
             actions = rule.actions
             found = firings(rule, columns, windows, first, earlier, subject, monitor.correction)
             for firing in found:
+                # Read for each firing: an earlier one's actions may have moved an alias.
+                acts_from, since = self._acts_from(monitor)
                 began = min(starts[index] for index in firing.values["windows"])
                 stale = began < acts_from
                 status = "skipped" if stale else "pending"
@@ -439,8 +440,6 @@ class Monitors:
                         result = {"kind": action.name, "status": "failed", "detail": str(exc)}
                     self.records.set_action(alert.id, position, json_safe(result))
                 raised.append(self.records.alert(alert.id))
-                if not stale:  # its actions may have moved an alias (a rollback)
-                    acts_from, since = self._acts_from(monitor)
         return raised
 
     def _follow(self, monitor: Monitor) -> Monitor:
