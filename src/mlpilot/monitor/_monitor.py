@@ -207,7 +207,7 @@ class Monitors:
 
     def delete(self, name: str) -> None:
         """Delete a monitor with its windows and alerts (their events stay)."""
-        self.records.delete(self.records.get(name).name)
+        self.records.delete(name)
 
     def _build(
         self,
