@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 
+import psutil
 import pytest
 
 from mlpilot.compute import LocalExecutor, Resources, TaskOutcome
@@ -70,6 +71,15 @@ def test_a_killed_worker_is_noticed_and_replaced(executor: LocalExecutor) -> Non
     assert died.status == "died"
     assert "exit code -9 (killed" in died.error
     assert executor.submit("after", _tasks.add, (1, 1)).result(timeout=60).value == 2
+
+
+def test_a_worker_that_dies_while_idle_is_replaced_without_losing_a_task() -> None:
+    with LocalExecutor(cpus=1, memory_mb=1000) as executor:
+        worker = psutil.Process(executor.submit("pid", _tasks.nap, (0,)).result(timeout=60).value)
+        worker.kill()
+        worker.wait(timeout=10)
+        after = executor.submit("after", _tasks.add, (2, 2)).result(timeout=60)
+        assert (after.status, after.value) == ("ok", 4)
 
 
 def test_a_task_past_its_timeout_is_stopped(executor: LocalExecutor) -> None:

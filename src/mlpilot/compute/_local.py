@@ -160,12 +160,27 @@ class LocalExecutor(Executor):
             for task in list(self._waiting):
                 if not task.resources.fits_in(self._free):
                     continue  # smaller tasks behind it may still fit
+                worker = self._hand(task)
+                # Out of the queue only once a worker holds it: a task is always
+                # somewhere that shutting down settles, never lost in between.
                 self._waiting.remove(task)
                 self._free = self._free - task.resources
-                worker = self._idle.pop() if self._idle else self._new_worker()
                 worker.task, worker.started_s = task, time.time()
-                worker.conn.send_bytes(task.payload)
                 self._busy.append(worker)
+
+    def _hand(self, task: _Task) -> _Worker:
+        """Send ``task`` to an idle worker, or to a new one if none is idle and alive."""
+        while self._idle:
+            worker = self._idle.pop()
+            try:
+                worker.conn.send_bytes(task.payload)
+                return worker
+            except OSError:  # it died while idle: its pipe is closed
+                worker.conn.close()
+                worker.process.join(timeout=5)
+        worker = self._new_worker()
+        worker.conn.send_bytes(task.payload)
+        return worker
 
     def _collect(self, worker: _Worker, ready: list[Any]) -> None:
         task = worker.task
@@ -248,7 +263,7 @@ class LocalExecutor(Executor):
         # Not a daemon: a task may start processes of its own (a pool for its cores).
         owner = psutil.Process()
         process = self._context.Process(
-            target=_work, args=(child, owner.pid, owner.create_time()), daemon=False
+            target=_work, args=(child, owner.pid, _birth(owner)), daemon=False
         )
         process.start()
         child.close()
@@ -286,9 +301,9 @@ class LocalExecutor(Executor):
 _STARTED = b"started"
 
 
-def _work(conn: Connection, owner: int, owner_created: float) -> None:
+def _work(conn: Connection, owner: int, owner_born: float) -> None:
     """A worker process: run each task it is sent and send back how it went."""
-    _die_with_owner(owner, owner_created)
+    _die_with_owner(owner, owner_born)
     while True:
         try:
             payload = conn.recv_bytes()
@@ -300,7 +315,7 @@ def _work(conn: Connection, owner: int, owner_created: float) -> None:
         conn.send_bytes(pickle.dumps(measured))
 
 
-def _die_with_owner(owner: int, created: float) -> None:
+def _die_with_owner(owner: int, born: float) -> None:
     """End this worker, whatever task it runs, once the process that owns the executor
     (a pipeline's or a study's driver) is gone, so that a killed driver leaves no task
     behind to write results nobody waits for, or to compete with a resumed run.
@@ -316,17 +331,16 @@ def _die_with_owner(owner: int, created: float) -> None:
         except (OSError, AttributeError):
             pass
     threading.Thread(
-        target=_watch_owner, args=(owner, created), name="mlpilot-owner-watch", daemon=True
+        target=_watch_owner, args=(owner, born), name="mlpilot-owner-watch", daemon=True
     ).start()
 
 
-def _watch_owner(owner: int, created: float) -> None:
+def _watch_owner(owner: int, born: float) -> None:
     while True:
         try:
             process = psutil.Process(owner)
             # Another process may take the number of one that died: compare births.
-            same = abs(process.create_time() - created) < 0.01
-            alive = same and process.status() != psutil.STATUS_ZOMBIE
+            alive = _birth(process) == born and process.status() != psutil.STATUS_ZOMBIE
         except psutil.NoSuchProcess:
             alive = False
         except psutil.AccessDenied:
@@ -334,3 +348,19 @@ def _watch_owner(owner: int, created: float) -> None:
         if not alive:
             os._exit(1)
         time.sleep(_OWNER_CHECK_S)
+
+
+def _birth(process: psutil.Process) -> float:
+    """When ``process`` started, the same whichever process asks.
+
+    On Linux this is its start in clock ticks since boot: the wall-clock start that
+    psutil derives from it adds the boot time, which the kernel recomputes on every
+    read and which may move by a second under clock adjustment, so that two
+    processes could disagree about the same owner and a worker end itself.
+    """
+    try:
+        with open(f"/proc/{process.pid}/stat", "rb") as stat:
+            # Fields after the command name, which may itself hold spaces or ')'.
+            return float(stat.read().rpartition(b")")[2].split()[19])
+    except OSError:
+        return round(process.create_time())
