@@ -72,7 +72,13 @@ def test_run_records_the_study_and_show_reports_its_best(cli: Invoke, space: str
     text = cli("tune", "show", ran["study_id"][:8])
     assert text.exit_code == 0, text.output
     assert f"Best trial #{best['number']}" in text.stdout
-    assert "report.html" in text.stdout
+    # A study of seconds draws no report unless asked: drawing would cost more than it.
+    assert f"no report drawn yet: mlpilot tune report {ran['study_id'][:8]}" in text.stdout
+    drawn = cli("tune", "report", ran["study_id"][:8])
+    assert drawn.exit_code == 0, drawn.output
+    assert f"mlpilot artifacts get {ran['study_id'][:8]} report.html" in drawn.stdout
+    assert "report.html" in cli("artifacts", "list", ran["study_id"]).stdout
+    assert "plots and report: mlpilot artifacts get" in cli("tune", "show", "quadratic").stdout
 
     listed = parse_json(cli("tune", "list", "--json"))
     assert [s["study_id"] for s in listed] == [ran["study_id"]]

@@ -33,6 +33,7 @@ def test_a_study_is_a_run_and_each_trial_a_child_run(store: Store, executor: Loc
         executor=executor,
         client=client,
         observer=lambda number, state, values: seen.append((number, state)),
+        report=True,
     )
 
     run = client.get_run(study.id)

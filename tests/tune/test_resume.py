@@ -108,7 +108,7 @@ def test_a_killed_study_resumes_to_its_budget(
     cut_off = [t for t in trials() if t.state == "running"]
     assert 3 <= len(before) < 12 and cut_off
 
-    study = resume_study("resumable", client=client, executor=executor)
+    study = resume_study("resumable", client=client, executor=executor, report=True)
 
     assert study.status == "finished"
     assert client.get_run(study_id).status == "finished"

@@ -219,6 +219,7 @@ def test_the_pareto_front_holds_exactly_the_undominated_trials(
         executor=executor,
         experiment="trade-offs",
         client=sqlite_client,
+        report=True,
     )
 
     front = study.pareto_front

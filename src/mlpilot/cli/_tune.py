@@ -12,7 +12,16 @@ from rich.text import Text
 
 from mlpilot.cli import _output
 from mlpilot.cli._state import state
-from mlpilot.tune import PRUNERS, SAMPLERS, Study, TrialRecord, resume_study, tune
+from mlpilot.errors import InvalidInputError
+from mlpilot.tune import (
+    PRUNERS,
+    SAMPLERS,
+    Study,
+    TrialRecord,
+    resume_study,
+    tune,
+    write_report,
+)
 
 app = typer.Typer(no_args_is_help=True, help="Run, list, show and resume hyperparameter studies.")
 
@@ -87,6 +96,13 @@ def run(
     experiment: Annotated[
         str | None, typer.Option("--experiment", "-e", help="Experiment (tuning).")
     ] = None,
+    report: Annotated[
+        bool | None,
+        typer.Option(
+            "--report/--no-report",
+            help="Draw plots and a page when it ends (default: if it ran a minute or more).",
+        ),
+    ] = None,
     as_json: _output.JsonOption = False,
 ) -> None:
     """Search a space for the parameters that optimise an objective.
@@ -118,6 +134,7 @@ def run(
             experiment=experiment,
             client=client,
             observer=live.update,
+            report=report,
         )
     _summary(study, as_json)
 
@@ -243,12 +260,41 @@ def show(ctx: typer.Context, study: StudyArgument, as_json: _output.JsonOption =
             Text(f"\n{len(failed)} failed; trial #{first.number} failed with:", style="red")
         )
         console.print(Text(first.error.strip()[-1500:]))
-    console.print(
-        f"\nplots and report: mlpilot artifacts get {found.id[:8]} report.html (and plots/*.png)"
-    )
+    if _has_report(found):
+        console.print(f"\nplots and report: {_report_hint(found)}")
+    else:
+        console.print(f"\nno report drawn yet: mlpilot tune report {found.id[:8]}")
+
+
+@app.command("report")
+def report(
+    ctx: typer.Context,
+    study: StudyArgument,
+    redraw: Annotated[
+        bool, typer.Option("--redraw", help="Draw it again even if the study has one.")
+    ] = False,
+) -> None:
+    """Draw a study's plots, importances and HTML page and store them with its run."""
+    found = Study.load(study, client=state(ctx).client())
+    if found.status == "running":
+        raise InvalidInputError(
+            f"study {found.name!r} is still running; its report is drawn once it has ended"
+        )
+    if redraw or not _has_report(found):
+        with _output.stderr().status("drawing the report"):
+            write_report(found)
+    _output.stdout().print(f"stored with the study: {_report_hint(found)}")
 
 
 # -- helpers -----------------------------------------------------------------------------
+
+
+def _has_report(study: Study) -> bool:
+    return "report.html" in {a.path for a in study.client.list_artifacts(study.id)}
+
+
+def _report_hint(study: Study) -> str:
+    return f"mlpilot artifacts get {study.id[:8]} report.html (and plots/*.png)"
 
 
 class _LiveTrials:

@@ -49,6 +49,9 @@ from mlpilot.tune.pruners import Pruner, make_pruner
 DEFAULT_EXPERIMENT = "tuning"
 #: How often the driver looks at the clock while every slot is busy.
 _POLL_S = 0.5
+#: A study that ran this long draws its report by default: the few seconds of imports
+#: and drawing would more than double the cost of a small one.
+_REPORT_AFTER_S = 60.0
 
 #: ``observer(number, state, values)``: called when a trial starts and when it ends.
 Observer = Callable[[int, str, "list[float] | None"], None]
@@ -119,7 +122,7 @@ def tune(
     experiment: str | None = None,
     client: TrackingClient | None = None,
     observer: Observer | None = None,
-    report: bool = True,
+    report: bool | None = None,
 ) -> Study:
     """Search ``space`` for the parameters that optimise ``objective``; return the study.
 
@@ -151,8 +154,11 @@ def tune(
         executor: ``local``, ``ray``, or an :class:`~mlpilot.compute.Executor`.
         cpus: Cores the local executor may use (all of them by default).
         observer: Called with ``(number, state, values)`` as trials start and end.
-        report: Store plots, importances and an HTML page with the study when it ends
-            (about a second; see :func:`~mlpilot.tune.write_report`).
+        report: Store plots, importances and an HTML page with the study when it ends:
+            always when true, never when false, and by default only for a study that
+            ran a minute or more, beside which the seconds a report takes to draw are
+            small. ``mlpilot studies report`` (or :func:`~mlpilot.tune.write_report`)
+            draws one for any study later.
     """
     refuse_in_worker("study")
     dirs = list(directions) if directions is not None else [direction]
@@ -207,7 +213,7 @@ def tune(
     client = client or TrackingClient()
     records = client.store.studies
     if report:
-        warm_up()
+        warm_up()  # the default waits to see whether the study is long enough
     pool, owned = open_executor(executor, cpus)
     try:
         pool.check(setup.resources)
@@ -267,6 +273,7 @@ def resume_study(
     sampler: str | optuna.samplers.BaseSampler | None = None,
     client: TrackingClient | None = None,
     observer: Observer | None = None,
+    report: bool | None = None,
 ) -> Study:
     """Go on with a study that was stopped or killed, from what the store holds.
 
@@ -274,7 +281,8 @@ def resume_study(
     running when the study stopped are marked ``killed`` and their points are tried
     again first. Refused while the study is running in another process. ``sampler``
     replaces the one the study ran with: a study started with a sampler object needs
-    one, since the store holds only its class.
+    one, since the store holds only its class. ``report`` is as for :func:`tune`,
+    counting the time the study ran before.
     """
     refuse_in_worker("study")
     client = client or TrackingClient()
@@ -287,7 +295,8 @@ def resume_study(
             "has stopped"
         )
     setup = _setup_of(record, sampler)
-    warm_up()
+    if report:
+        warm_up()
     pool, owned = open_executor(executor or record.executor, cpus)
     try:
         run = client.reopen_run(record.run_id)
@@ -307,7 +316,7 @@ def resume_study(
                 _interrupted(trials),
                 spent_s=record.spent_s,
             )
-        with _ending(run, driver, True):
+        with _ending(run, driver, report):
             status = driver.drive()
         return Study.load(record.run_id, client=client, status=status, sampler_s=driver.sampler_s)
     finally:
@@ -537,7 +546,7 @@ def _failing(run: Run) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _ending(run: Run, driver: _Driver, report: bool) -> Iterator[None]:
+def _ending(run: Run, driver: _Driver, report: bool | None) -> Iterator[None]:
     """End the study's run however the drive ends, and record the time it took."""
     status = "failed"
     try:
@@ -550,7 +559,8 @@ def _ending(run: Run, driver: _Driver, report: bool) -> Iterator[None]:
         if driver.running or driver.ended:
             driver.stop("killed")
         driver.records.add_spent(run.id, time.monotonic() - driver.started_at)
-        if status == "finished" and report:
+        long = driver.elapsed(time.monotonic()) >= _REPORT_AFTER_S
+        if status == "finished" and (report or (report is None and long)):
             write_report(Study.load(run.id, client=run.client))
         run.end(status)
 
