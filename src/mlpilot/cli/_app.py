@@ -41,6 +41,10 @@ _COMMANDS = {
         "mlpilot.cli._serve:serve_command",
         "Serve registered models over HTTP, following their aliases as they move.",
     ),
+    "server": _Entry(
+        "mlpilot.cli._server:server_command",
+        "Serve this store to a team over HTTP: clients set MLPILOT_STORE_URI=http://...",
+    ),
     "events": _Entry(
         "mlpilot.cli._events:events_command",
         "Print the events table, newest last: time, kind, object, actor, payload.",

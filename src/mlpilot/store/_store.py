@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import importlib
 import os
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from mlpilot.config import Settings, load_settings
+from mlpilot.errors import StoreError
 from mlpilot.store._metadata import MetadataStore
 
 if TYPE_CHECKING:
@@ -23,6 +26,27 @@ if TYPE_CHECKING:
     from mlpilot.store.base._studies import StudyRecords
     from mlpilot.store.base._tracking import TrackingRecords
     from mlpilot.store.base._triggers import TriggerRecords
+    from mlpilot.store.http._records import Remote
+
+
+#: Each domain's SQL records: module, class, and whether it takes the acting user.
+_SQL_RECORDS = {
+    "tracking": ("mlpilot.store.sql._tracking", "SqlTrackingRecords", True),
+    "datasets": ("mlpilot.store.sql._datasets", "SqlDatasetRecords", True),
+    "pipelines": ("mlpilot.store.sql._pipelines", "SqlPipelineRecords", True),
+    "studies": ("mlpilot.store.sql._studies", "SqlStudyRecords", True),
+    "registry": ("mlpilot.store.sql._registry", "SqlRegistryRecords", True),
+    "predictions": ("mlpilot.store.sql._predictions", "SqlPredictionRecords", True),
+    "monitors": ("mlpilot.store.sql._monitors", "SqlMonitorRecords", True),
+    "events": ("mlpilot.store.sql._events", "SqlEventRecords", True),
+    "leases": ("mlpilot.store.sql._leases", "SqlLeaseRecords", False),
+    "triggers": ("mlpilot.store.sql._triggers", "SqlTriggerRecords", True),
+}
+
+
+def is_remote(store_uri: str) -> bool:
+    """Whether ``store_uri`` names an mlpilot server rather than a database."""
+    return store_uri.startswith(("http://", "https://"))
 
 
 class Store:
@@ -32,82 +56,101 @@ class Store:
     :mod:`mlpilot.store.base` (``store.tracking``, ``store.registry``, ...); layers above
     the store use those and never the database itself. Writes record ``settings.user``
     as the actor of their events unless a method is given another ``actor``.
+
+    A ``store_uri`` of ``http://`` or ``https://`` names an ``mlpilot server``: the
+    records and artifacts are then the server's, reached over HTTP.
     """
 
     def __init__(self, settings: Settings, *, create: bool = True) -> None:
         self.settings = settings
-        self.metadata = MetadataStore(settings.store_uri, create=create)
         self._closers: list[Callable[[], None]] = []
+        self._remote: Remote | None = None
+        self._metadata: MetadataStore | None = None
+        if is_remote(settings.store_uri):
+            from mlpilot.store.http._records import Remote
+
+            self._remote = Remote(settings)
+        else:
+            self._metadata = MetadataStore(settings.store_uri, create=create)
+
+    @property
+    def metadata(self) -> MetadataStore:
+        """The database itself, for what only runs beside it (garbage collection)."""
+        if self._metadata is None:
+            raise StoreError(
+                f"the store is the server at {self.settings.store_uri}; this runs on the "
+                "server's machine, against its database"
+            )
+        return self._metadata
 
     @functools.cached_property
     def artifacts(self) -> ArtifactStore:
         """The artifact store (fsspec loads on first use: listing runs needs none)."""
+        if self._remote is not None:
+            # The server's blobs: the same calls, except those of garbage collection.
+            return cast("ArtifactStore", self._remote.artifacts())
         from mlpilot.store._artifacts import ArtifactStore
 
         return ArtifactStore(self.settings.artifacts_uri)
 
-    # The implementations load on first use, so that a command that needs one domain
-    # does not import the others.
+    def as_user(self, user: str) -> Store:
+        """This store, recording ``user`` as the actor of its writes: the view a server
+        keeps for each caller. It shares the connections and is never closed itself."""
+        view = Store.__new__(Store)
+        view.settings = dataclasses.replace(self.settings, user=user)
+        view._closers, view._remote, view._metadata = [], self._remote, self._metadata
+        if "artifacts" in self.__dict__:
+            view.__dict__["artifacts"] = self.artifacts
+        return view
+
+    def _records(self, domain: str) -> Any:
+        # The implementations load on first use, so that a command that needs one domain
+        # does not import the others.
+        if self._remote is not None:
+            return self._remote.records(domain)
+        module, name, takes_user = _SQL_RECORDS[domain]
+        records = getattr(importlib.import_module(module), name)
+        return records(self.metadata, self.settings.user) if takes_user else records(self.metadata)
 
     @functools.cached_property
     def tracking(self) -> TrackingRecords:
-        from mlpilot.store.sql._tracking import SqlTrackingRecords
-
-        return SqlTrackingRecords(self.metadata, self.settings.user)
+        return cast("TrackingRecords", self._records("tracking"))
 
     @functools.cached_property
     def datasets(self) -> DatasetRecords:
-        from mlpilot.store.sql._datasets import SqlDatasetRecords
-
-        return SqlDatasetRecords(self.metadata, self.settings.user)
+        return cast("DatasetRecords", self._records("datasets"))
 
     @functools.cached_property
     def pipelines(self) -> PipelineRecords:
-        from mlpilot.store.sql._pipelines import SqlPipelineRecords
-
-        return SqlPipelineRecords(self.metadata, self.settings.user)
+        return cast("PipelineRecords", self._records("pipelines"))
 
     @functools.cached_property
     def studies(self) -> StudyRecords:
-        from mlpilot.store.sql._studies import SqlStudyRecords
-
-        return SqlStudyRecords(self.metadata, self.settings.user)
+        return cast("StudyRecords", self._records("studies"))
 
     @functools.cached_property
     def registry(self) -> RegistryRecords:
-        from mlpilot.store.sql._registry import SqlRegistryRecords
-
-        return SqlRegistryRecords(self.metadata, self.settings.user)
+        return cast("RegistryRecords", self._records("registry"))
 
     @functools.cached_property
     def predictions(self) -> PredictionRecords:
-        from mlpilot.store.sql._predictions import SqlPredictionRecords
-
-        return SqlPredictionRecords(self.metadata, self.settings.user)
+        return cast("PredictionRecords", self._records("predictions"))
 
     @functools.cached_property
     def monitors(self) -> MonitorRecords:
-        from mlpilot.store.sql._monitors import SqlMonitorRecords
-
-        return SqlMonitorRecords(self.metadata, self.settings.user)
+        return cast("MonitorRecords", self._records("monitors"))
 
     @functools.cached_property
     def events(self) -> EventRecords:
-        from mlpilot.store.sql._events import SqlEventRecords
-
-        return SqlEventRecords(self.metadata, self.settings.user)
+        return cast("EventRecords", self._records("events"))
 
     @functools.cached_property
     def leases(self) -> LeaseRecords:
-        from mlpilot.store.sql._leases import SqlLeaseRecords
-
-        return SqlLeaseRecords(self.metadata)
+        return cast("LeaseRecords", self._records("leases"))
 
     @functools.cached_property
     def triggers(self) -> TriggerRecords:
-        from mlpilot.store.sql._triggers import SqlTriggerRecords
-
-        return SqlTriggerRecords(self.metadata, self.settings.user)
+        return cast("TriggerRecords", self._records("triggers"))
 
     def on_close(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` when the store closes, before its connections go.
@@ -123,7 +166,10 @@ class Store:
                 callback()
         finally:
             self._closers.clear()
-            self.metadata.close()
+            if self._metadata is not None:
+                self._metadata.close()
+            if self._remote is not None:
+                self._remote.close()
 
 
 _open: dict[tuple[str, str], Store] = {}
@@ -151,7 +197,8 @@ def open_store(settings: Settings | None = None, *, create: bool = True, **overr
 def _forget_connections_after_fork() -> None:
     # A forked child must not reuse its parent's database connections.
     for store in _open.values():
-        store.metadata.engine.dispose(close=False)
+        if store._metadata is not None:
+            store._metadata.engine.dispose(close=False)
 
 
 os.register_at_fork(after_in_child=_forget_connections_after_fork)

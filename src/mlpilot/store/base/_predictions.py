@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, TypedDict, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
+from typing_extensions import TypedDict  # the one pydantic reads on Python 3.11 too
 
 from mlpilot.errors import InvalidInputError
 from mlpilot.store._predictions import (

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Annotated, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -115,6 +115,15 @@ class OrderKeyWarning(UserWarning):
     """A search was ordered by a metric, param or tag that none of the matching runs has."""
 
 
+class AsText:
+    """Marks a mapping whose values are recorded as their text (``str(value)``): any
+    value is welcome, so a remote store sends the text, not the object."""
+
+
+#: Params and tags: values of any type, each recorded as its text.
+TextValues = Annotated[Mapping[str, Any], AsText()]
+
+
 @runtime_checkable
 class TrackingRecords(Protocol):
     """What the tracking layer records and asks; each method is one atomic unit.
@@ -148,8 +157,8 @@ class TrackingRecords(Protocol):
         name: str | None = None,
         *,
         parent_id: str | None = None,
-        params: Mapping[str, Any] | None = None,
-        tags: Mapping[str, Any] | None = None,
+        params: TextValues | None = None,
+        tags: TextValues | None = None,
         host: str | None = None,
         pid: int | None = None,
     ) -> RunRecord:
@@ -212,8 +221,8 @@ class TrackingRecords(Protocol):
         self,
         run_id: str,
         metrics: Iterable[Sequence[Any]] = (),
-        params: Mapping[str, Any] | None = None,
-        tags: Mapping[str, Any] | None = None,
+        params: TextValues | None = None,
+        tags: TextValues | None = None,
     ) -> None:
         """Write ``(key, value, step[, timestamp_ms])`` points, params and tags, all or none.
 
@@ -221,11 +230,11 @@ class TrackingRecords(Protocol):
         """
         ...
 
-    def log_params(self, run_id: str, values: Mapping[str, Any]) -> None:
+    def log_params(self, run_id: str, values: TextValues) -> None:
         """Record params; a param keeps its first value (another one is a ConflictError)."""
         ...
 
-    def set_tags(self, run_id: str, values: Mapping[str, Any]) -> None:
+    def set_tags(self, run_id: str, values: TextValues) -> None:
         """Set tags, replacing earlier values of the same keys."""
         ...
 
