@@ -22,6 +22,7 @@ from mlpilot.schedule import _step
 from mlpilot.schedule._graph import substitute
 from mlpilot.schedule._step import Step, StepRef, TaskContext, current
 from mlpilot.store import ArtifactStore
+from mlpilot.store._store import open_artifacts
 
 _stores: dict[str, ArtifactStore] = {}
 
@@ -55,7 +56,7 @@ class StoredOutput:
 def run_task(spec: TaskSpec) -> StoredOutput:
     fn = resolve(spec.ref)
     store = _stores.get(spec.artifacts_uri) or _stores.setdefault(
-        spec.artifacts_uri, ArtifactStore(spec.artifacts_uri)
+        spec.artifacts_uri, open_artifacts(spec.artifacts_uri)
     )
     values = {name: pickle.loads(store.get_bytes(d)) for name, d in spec.inputs.items()}
     args, kwargs = substitute(pickle.loads(spec.arguments), values)

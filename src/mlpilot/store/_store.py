@@ -49,6 +49,19 @@ def is_remote(store_uri: str) -> bool:
     return store_uri.startswith(("http://", "https://"))
 
 
+def open_artifacts(url: str) -> ArtifactStore:
+    """The artifact store at ``url``: a folder or bucket, or a server's artifacts
+    (``http(s)://HOST:PORT/api/v1/artifacts``, what a remote store's ``artifacts.url`` is)."""
+    if is_remote(url):
+        from mlpilot.store.http._records import Remote
+
+        server = url.split("/api/v1/", 1)[0]
+        return cast("ArtifactStore", Remote(load_settings(store_uri=server)).artifacts())
+    from mlpilot.store._artifacts import ArtifactStore
+
+    return ArtifactStore(url)
+
+
 class Store:
     """Metadata and artifact stores opened from ``settings``.
 
@@ -89,9 +102,7 @@ class Store:
         if self._remote is not None:
             # The server's blobs: the same calls, except those of garbage collection.
             return cast("ArtifactStore", self._remote.artifacts())
-        from mlpilot.store._artifacts import ArtifactStore
-
-        return ArtifactStore(self.settings.artifacts_uri)
+        return open_artifacts(self.settings.artifacts_uri)
 
     def as_user(self, user: str) -> Store:
         """This store, recording ``user`` as the actor of its writes: the view a server

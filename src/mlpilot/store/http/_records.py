@@ -3,9 +3,8 @@
 Each domain's records are a class built from its protocol: a method sends its arguments
 to the operation of the same name and returns the server's answer as the same frozen
 records a local store returns, or raises the same error. One HTTP client per store
-keeps its connections alive; a call that could not reach the server, or that the
-server answered 502, 503 or 504 (restarting, or behind a proxy that lost it), is sent
-again with backoff.
+keeps its connections alive; a call that could not reach the server (it is restarting,
+say), or that it answered 503, is sent again with backoff for up to half a minute.
 """
 
 from __future__ import annotations
@@ -31,8 +30,6 @@ if TYPE_CHECKING:
 
 #: The environment variable holding the API token the client sends.
 TOKEN_VARIABLE = "MLPILOT_TOKEN"
-#: Answers that mean "not now": the call is sent again.
-_RETRY_STATUS = {502, 503, 504}
 #: Warnings a server relays, by name; any other arrives as a UserWarning.
 _WARNINGS: dict[str, type[Warning]] = {"OrderKeyWarning": OrderKeyWarning}
 
@@ -77,11 +74,18 @@ class Remote:
             body = content() if callable(content) else content
             try:
                 response = self.http.request(method, path, content=body, **request)
-                if response.status_code not in _RETRY_STATUS:
+                if response.status_code != 503:
                     break
-                failure = f"the server answered {response.status_code}"
+                failure = "the server answered 503"
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                failure = f"{type(exc).__name__}: {exc}"  # the request never left
             except httpx.TransportError as exc:
-                failure = f"{type(exc).__name__}: {exc}"
+                # It may have been carried out: sending it again could record it twice.
+                raise errors.StoreError(
+                    f"the connection to the mlpilot server at {self.url} broke during "
+                    f"{method} {path} ({type(exc).__name__}: {exc}); what it asked may or "
+                    "may not have been done"
+                ) from None
             if time.monotonic() + pause > deadline:
                 raise errors.StoreError(
                     f"cannot reach the mlpilot server at {self.url} ({failure}); is "
