@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -45,6 +47,10 @@ class MetadataStore:
         self.uri = uri
         self.engine: Engine = create_metadata_engine(uri, create=create)
         self._writer = write_options(self.engine)
+        # SQLite has one writer at a time, and a writer that finds the lock taken sleeps
+        # in growing steps: threads of one process (a server's, say) queue here instead,
+        # and each takes the lock the moment the one before lets it go.
+        self._write_turn = threading.Lock() if self.engine.dialect.name == "sqlite" else None
         try:
             _migrate.upgrade(self.engine, create=create)
         except DatabaseError as exc:
@@ -75,8 +81,9 @@ class MetadataStore:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A transaction that commits on success and rolls back on any exception."""
+        turn = self._write_turn or contextlib.nullcontext()
         try:
-            with self._writer.begin() as conn:
+            with turn, self._writer.begin() as conn:
                 yield conn
         except OperationalError as exc:
             raise StoreError(f"metadata store write failed: {exc.orig}") from exc

@@ -232,12 +232,41 @@ _LABEL_PAIRS = TypeAdapter(_pairs(tuple[str, int], Any))
 _LABELS_SERIALIZER = PlainSerializer(_labels_to_json)
 
 
+_JSON_SCALARS = (Any, str, int, float, bool, type(None))
+
+
+def _plain_json(annotation: Any) -> bool:
+    """Whether JSON's own values are already of ``annotation`` (no record, tuple or
+    type with a form of its own anywhere inside it)."""
+    if annotation in _JSON_SCALARS:
+        return True
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (
+        list,
+        dict,
+        Sequence,
+        Mapping,
+        Iterable,
+        Collection,
+        typing.Union,
+        types.UnionType,
+    ):
+        if origin in (dict, Mapping) and args and args[0] is not str:
+            return False
+        return all(_plain_json(arg) for arg in args)
+    return False
+
+
 def _lenient(annotation: Any) -> Any:
     """``annotation`` for a request: documented as itself, but a value that does not fit
     reaches the store as sent, so that the store refuses it with the error, and the
     message, it gives a local caller (a name with a slash, a row without its model)
     rather than with a schema's."""
     adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+    if _plain_json(annotation):
+        # JSON gives such a value its Python type already: checking would cost time (a
+        # thousand metric points) and change nothing, as a misfit goes on as sent.
+        return Annotated[Any, WithJsonSchema(adapter.json_schema())]
 
     def validate(value: Any) -> Any:
         try:
