@@ -50,7 +50,7 @@ class Spawner:
 
     def close(self) -> None:
         self.process.kill()
-        self.process.wait()
+        self.process.communicate()
 
 
 def _read_line(stream: IO[str]) -> str:

@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 
 from mlpilot import __version__
 from mlpilot.config import Settings
-from mlpilot.errors import MlpilotError
+from mlpilot.errors import InvalidInputError, MlpilotError
 from mlpilot.store._store import Store
 from mlpilot.store.http import _wire
 
@@ -122,6 +122,15 @@ def _endpoint(operation: _wire.Operation, store_for: Callable[[Request], Store])
         _caught.list = caught
         try:
             result = getattr(records, operation.name)(**arguments)
+        except MlpilotError:
+            raise
+        except Exception:
+            # Arguments that do not fit the schema reach the store as sent, so that it
+            # names what is wrong; where it failed on them otherwise, say which they are.
+            misfits = operation.misfits(arguments)
+            if misfits:
+                raise InvalidInputError("; ".join(misfits)) from None
+            raise
         finally:
             _caught.list = None
         headers = {_wire.WARNINGS_HEADER: json.dumps(caught)} if caught else None

@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.exc import DatabaseError, DataError, OperationalError
 from sqlalchemy.sql.elements import ColumnElement
 
-from mlpilot.errors import StoreError
+from mlpilot.errors import InvalidInputError, StoreError
 from mlpilot.store import _migrate
 from mlpilot.store._engine import create_metadata_engine, write_options
 from mlpilot.store._schema import events
@@ -75,7 +75,7 @@ class MetadataStore:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection for reads; on SQLite it never waits for writers (WAL)."""
-        with self.engine.connect() as conn:
+        with _out_of_range(), self.engine.connect() as conn:
             yield conn
 
     @contextmanager
@@ -83,7 +83,7 @@ class MetadataStore:
         """A transaction that commits on success and rolls back on any exception."""
         turn = self._write_turn or contextlib.nullcontext()
         try:
-            with turn, self._writer.begin() as conn:
+            with _out_of_range(), turn, self._writer.begin() as conn:
                 yield conn
         except OperationalError as exc:
             raise StoreError(f"metadata store write failed: {exc.orig}") from exc
@@ -147,3 +147,14 @@ class MetadataStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def _out_of_range() -> Iterator[None]:
+    """Turn a number the database cannot hold (beyond 64 bits) into the caller's mistake."""
+    try:
+        yield
+    except OverflowError as exc:  # SQLite's driver, before the query runs
+        raise InvalidInputError(f"a number is too large for the store: {exc}") from None
+    except DataError as exc:  # PostgreSQL: "integer out of range" and the like
+        raise InvalidInputError(f"a value the store cannot hold: {exc.orig}") from None

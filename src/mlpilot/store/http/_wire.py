@@ -36,7 +36,7 @@ from pydantic import (
     WithJsonSchema,
     create_model,
 )
-from pydantic_core import PydanticSerializationError
+from pydantic_core import PydanticSerializationError, to_json
 
 from mlpilot import errors
 from mlpilot.store.base._datasets import DatasetRecords
@@ -113,11 +113,14 @@ def _series_from_json(value: Any) -> Series:
         return value
     if not isinstance(value, Mapping) or set(value) != {"steps", "stamps", "values"}:
         raise ValueError("a series is an object of three arrays: steps, stamps and values")
-    return Series.of(
-        np.asarray(value["steps"], dtype=np.int64),
-        np.asarray(value["stamps"], dtype=np.int64),
-        np.asarray(value["values"], dtype=np.float64),
-    )
+    try:
+        return Series.of(
+            np.asarray(value["steps"], dtype=np.int64),
+            np.asarray(value["stamps"], dtype=np.int64),
+            np.asarray(value["values"], dtype=np.float64),
+        )
+    except (OverflowError, TypeError) as exc:
+        raise ValueError(f"steps and stamps are 64-bit integers, values numbers: {exc}") from None
 
 
 _SERIES = Annotated[
@@ -225,7 +228,18 @@ def wire_type(annotation: Any) -> Any:
         return functools.reduce(lambda a, b: a | b, members)
     if origin is Annotated:
         return annotation
-    return origin[tuple(wire_type(a) for a in args)] if origin is not tuple else annotation
+    if origin is tuple and Ellipsis not in args:
+        # A fixed tuple: an array of that many items. (OpenAPI documents and the tools
+        # that read them disagree about prefixItems, so the items are described alike.)
+        schemas = [TypeAdapter(a).json_schema() for a in args]
+        items = schemas[0] if all(s == schemas[0] for s in schemas) else {}
+        return Annotated[
+            annotation,
+            WithJsonSchema(
+                {"type": "array", "items": items, "minItems": len(args), "maxItems": len(args)}
+            ),
+        ]
+    return origin[tuple(wire_type(a) for a in args)]
 
 
 _LABEL_PAIRS = TypeAdapter(_pairs(tuple[str, int], Any))
@@ -305,6 +319,8 @@ class Operation:
     request: type[BaseModel]
     #: The answer's body: ``{"result": <the method's return value>}``.
     answer: type[BaseModel]
+    #: Each parameter's type, to tell which arguments a store's failure came from.
+    checks: dict[str, TypeAdapter[Any]] = dataclasses.field(default_factory=dict)
     #: The parameter that gathers keyword arguments (``**payload``), sent as an object.
     spread: str | None = None
 
@@ -324,6 +340,20 @@ class Operation:
             raise errors.InvalidInputError(
                 f"the arguments of {self.name} cannot be sent to the server: {reason}"
             ) from None
+
+    def misfits(self, arguments: Mapping[str, Any]) -> list[str]:
+        """What in ``arguments`` does not fit this operation's schema, one line each."""
+        found = []
+        for name, value in arguments.items():
+            if name not in self.checks:
+                continue  # a keyword of **payload: any JSON fits
+            try:
+                self.checks[name].validate_json(to_json(value, fallback=str), strict=True)
+            except (ValidationError, PydanticSerializationError) as exc:
+                first = exc.errors()[0] if isinstance(exc, ValidationError) else {"msg": str(exc)}
+                where = ".".join(str(p) for p in (name, *first.get("loc", ())))
+                found.append(f"{where}: {first['msg']}")
+        return found
 
     def encode_answer(self, result: Any) -> bytes:
         return self.answer(result=result).model_dump_json().encode()
@@ -361,6 +391,7 @@ def _operation(domain: str, protocol: type, name: str, method: Callable[..., Any
     module = inspect.getmodule(protocol)
     hints = typing.get_type_hints(method, vars(module), include_extras=True)
     parameters: dict[str, tuple[Any, Any]] = {}
+    checks: dict[str, TypeAdapter[Any]] = {}
     spread = None
     for parameter in list(inspect.signature(method).parameters.values())[1:]:
         default = ... if parameter.default is inspect.Parameter.empty else parameter.default
@@ -368,6 +399,7 @@ def _operation(domain: str, protocol: type, name: str, method: Callable[..., Any
         if parameter.kind is inspect.Parameter.VAR_KEYWORD:
             spread, annotation, default = parameter.name, dict[str, annotation], {}  # type: ignore[valid-type]
         parameters[parameter.name] = (_lenient(annotation), default)
+        checks[parameter.name] = TypeAdapter(annotation)
     title = f"{domain.title()}{''.join(part.title() for part in name.split('_'))}"
     request = create_model(  # type: ignore[call-overload]
         f"{title}Request", __base__=_Request, **parameters
@@ -382,6 +414,7 @@ def _operation(domain: str, protocol: type, name: str, method: Callable[..., Any
         parameters=parameters,
         request=request,
         answer=answer,
+        checks=checks,
         spread=spread,
     )
 

@@ -12,6 +12,9 @@ from mlpilot.store._validate import check_key
 from mlpilot.store.base._leases import Lease
 from mlpilot.store.sql._retry import write_retrying
 
+#: The longest a lease may last: a holder renews it long before.
+_LONGEST_S = 365 * 86400
+
 
 class SqlLeaseRecords:
     """:class:`~mlpilot.store.base.LeaseRecords` over the metadata database."""
@@ -22,8 +25,14 @@ class SqlLeaseRecords:
     def acquire(self, name: str, holder: str, ttl_s: float) -> Lease | None:
         check_key(name, "a lease name")
         check_key(holder, "a lease holder")
-        if isinstance(ttl_s, bool) or not isinstance(ttl_s, int | float) or not ttl_s > 0:
-            raise InvalidInputError(f"a lease lasts a positive number of seconds, got {ttl_s!r}")
+        if (
+            isinstance(ttl_s, bool)
+            or not isinstance(ttl_s, int | float)
+            or not 0 < ttl_s <= _LONGEST_S
+        ):
+            raise InvalidInputError(
+                f"a lease lasts a positive number of seconds, at most a year; got {ttl_s!r}"
+            )
 
         def take(conn: Connection) -> Lease | None:
             now = now_ms()

@@ -20,6 +20,8 @@ def process_alive(pid: int, seen_ms: int) -> bool:
     ``seen_ms`` is a moment the run's own process wrote (its start, or a heartbeat): a
     process created after it only reuses the number of the one that died.
     """
+    if not 0 < pid < 1 << 31:
+        return False  # no process has such a number
     try:
         process = psutil.Process(pid)
         created_ms = process.create_time() * 1000

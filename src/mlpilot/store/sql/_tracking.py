@@ -320,6 +320,15 @@ class SqlTrackingRecords:
     def write_metrics(self, batch: Mapping[tuple[str, str], Series]) -> None:
         if not batch:
             return
+        for (run_id, key), series in batch.items():
+            # Checked once per series: the points were checked where they were logged.
+            check_key(run_id, "a run id")
+            check_key(key, "a metric key")
+            if not len(series.steps) == len(series.stamps) == len(series.values):
+                raise InvalidInputError(
+                    f"the series {key!r} of run {run_id} has {len(series.steps)} steps, "
+                    f"{len(series.stamps)} times and {len(series.values)} values"
+                )
 
         def write(conn: Connection) -> None:
             write_series(self._metadata, conn, without_deleted_runs(conn, dict(batch)))
