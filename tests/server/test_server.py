@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -20,7 +21,10 @@ import pytest
 from mlpilot.config import Settings, load_settings
 from mlpilot.errors import InvalidInputError, NotFoundError
 from mlpilot.store import Store, open_store
+from mlpilot.testing._registry import GATE, SCORING, add_version
 from mlpilot.tracking import TrackingClient
+
+from .conftest import Spawner, stop
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MLPILOT = str(Path(sys.executable).parent / "mlpilot")
@@ -216,6 +220,7 @@ def test_a_client_waits_for_a_restarted_server_and_loses_nothing(
         stored = client.get_run(run.id)
         assert stored.params == {"lr": "0.1"}
         assert [(p.step, p.value) for p in client.get_metric_history(run.id, "loss")] == [(1, 0.5)]
+        run.end()
     finally:
         client.store.close()
 
@@ -262,3 +267,47 @@ def test_bad_arguments_fail_on_the_client_as_they_would_locally(
             store.tracking.get_run()  # type: ignore[call-arg]
     finally:
         store.close()
+
+
+def test_two_servers_on_one_store_answer_as_one(
+    spawner: Spawner, server_settings: Settings, tmp_path: Path
+) -> None:
+    started = [
+        spawner.start(
+            home=str(server_settings.home),
+            store_uri=server_settings.store_uri,
+            artifacts_uri=server_settings.artifacts_uri,
+        )
+        for _ in range(2)
+    ]
+    stores = [
+        Store(client_settings(f"http://127.0.0.1:{port}", tmp_path / str(port), user=user))
+        for (_, port), user in zip(started, ["ana", "bo"], strict=True)
+    ]
+    try:
+        first, second = (TrackingClient(store) for store in stores)
+        run = first.create_run("shared")
+        second.store.tracking.log_batch(run.id, [("loss", 0.25, 1)], params={"lr": 0.1})
+        assert first.get_run(run.id).params == {"lr": "0.1"}
+        blob = second.store.artifacts.put_bytes(b"weights")
+        assert first.store.artifacts.get_bytes(blob.digest) == b"weights"
+
+        # Versions registered through both servers at once are numbered once each.
+        registries = [store.registry for store in stores]
+        registries[0].create_model("shared-model", scoring=SCORING, gate=GATE)
+        with ThreadPoolExecutor(8) as pool:
+            numbers = list(
+                pool.map(
+                    lambda i: add_version(registries[i % 2], run.id, "shared-model").version,
+                    range(16),
+                )
+            )
+        assert sorted(numbers) == list(range(1, 17))
+        actors = {e.actor for e in stores[0].events.read("model.version_registered")}
+        assert actors == {"ana", "bo"}
+        run.end()
+    finally:
+        for store in stores:
+            store.close()
+        for pid, _ in started:
+            stop(pid)
