@@ -36,6 +36,10 @@ class ConflictError(MlpilotError, ValueError):
     """The request contradicts what is already stored (e.g. changing a logged param)."""
 
 
+class AccessDeniedError(MlpilotError, PermissionError):
+    """The caller's role on a team server does not allow what they asked."""
+
+
 class FilterError(InvalidInputError):
     """A search filter or ordering expression could not be parsed."""
 

@@ -1,8 +1,9 @@
 """Starts mlpilot server processes fast, for tests that each need a server of their own.
 
 Run as a program, it builds the server's application once, then for each line of JSON
-settings it reads forks a process that serves a store with those settings on a free
-loopback port, and prints ``{"pid": ..., "port": ...}``. A fork of a process that has
+settings it reads (with ``"auth": true`` for a server that wants tokens) forks a process
+that serves a store with those settings on a free loopback port, and prints
+``{"pid": ..., "port": ...}``. A fork of a process that has
 already imported and built everything starts in milliseconds; a fresh one takes two
 seconds, too long for each of hundreds of contract tests.
 """
@@ -22,8 +23,9 @@ def main() -> None:
     from mlpilot.config import load_settings
     from mlpilot.server import create_app
 
-    app = create_app(load_settings(home=os.getcwd()))
-    app.openapi()
+    apps = {auth: create_app(load_settings(home=os.getcwd()), auth=auth) for auth in (False, True)}
+    for app in apps.values():
+        app.openapi()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped as they end
     for line in sys.stdin:
         listener = socket.socket()
@@ -34,7 +36,9 @@ def main() -> None:
             listener.close()
             continue
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        app.state.settings = load_settings(**json.loads(line))
+        settings = json.loads(line)
+        app = apps[settings.pop("auth", False)]
+        app.state.settings = load_settings(**settings)
         print(json.dumps({"pid": os.getpid(), "port": listener.getsockname()[1]}), flush=True)
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
         server.run(sockets=[listener])

@@ -53,3 +53,7 @@ class TestHttpLeaseRecords(testing.LeaseRecordsContract):
 
 class TestHttpTriggerRecords(testing.TriggerRecordsContract):
     pass
+
+
+class TestHttpAccountRecords(testing.AccountRecordsContract):
+    pass

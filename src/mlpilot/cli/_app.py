@@ -45,6 +45,9 @@ _COMMANDS = {
         "mlpilot.cli._server:server_command",
         "Serve this store to a team over HTTP: clients set MLPILOT_STORE_URI=http://...",
     ),
+    "users": _Entry("mlpilot.cli._accounts:users_app", "Users of a team server and their roles."),
+    "tokens": _Entry("mlpilot.cli._accounts:tokens_app", "API tokens of a team server's users."),
+    "login": _Entry("mlpilot.cli._accounts:login_command", "Store an API token for a team server."),
     "events": _Entry(
         "mlpilot.cli._events:events_command",
         "Print the events table, newest last: time, kind, object, actor, payload.",

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 #: recorded before it. Every other command opens an existing store only, so that a
 #: mistyped ``--store-uri`` or ``--home`` is reported instead of being answered from a
 #: new, empty store (or, for ``gc``, of finding every blob unreferenced).
-CREATING_COMMANDS = frozenset({"datasets register", "pipelines run", "tune run", "triggers create"})
+CREATING_COMMANDS = frozenset(
+    {"datasets register", "pipelines run", "tune run", "triggers create", "users add"}
+)
 
 
 @dataclasses.dataclass

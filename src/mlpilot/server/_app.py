@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import threading
 import warnings
 from collections.abc import AsyncIterator, Callable
@@ -24,13 +25,20 @@ from starlette.exceptions import HTTPException
 from mlpilot import __version__
 from mlpilot.config import Settings
 from mlpilot.errors import InvalidInputError, MlpilotError
+from mlpilot.server._auth import Authentication
 from mlpilot.store._store import Store
+from mlpilot.store.base._accounts import User
 from mlpilot.store.http import _wire
+
+#: Set to 1 in the environment of ``mlpilot server --auth``'s worker processes.
+AUTH_VARIABLE = "MLPILOT_SERVER_AUTH"
 
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": _wire.ErrorBody, "description": description}
     for status, description in [
         (400, "A value breaks a rule of the store (InvalidInputError, FilterError)."),
+        (401, "No token, or one the server does not know (with --auth)."),
+        (403, "The caller's role does not allow the call (AccessDeniedError)."),
         (404, "What the call names does not exist (NotFoundError)."),
         (409, "The call contradicts what is stored (ConflictError)."),
         (422, "The body does not match the operation's schema."),
@@ -42,21 +50,30 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 _POSITIONAL = inspect.Parameter.POSITIONAL_OR_KEYWORD
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, auth: bool = False) -> FastAPI:
     """The server's application over the store ``settings`` name (a database, not
-    another server). The store opens on the first request, from ``app.state.settings``."""
+    another server). The store opens on the first request, from ``app.state.settings``.
+    With ``auth``, every request needs a user's token (see :mod:`mlpilot.server._auth`).
+    """
     views: dict[str, Store] = {}
     lock = threading.Lock()
 
-    def store_for(request: Request) -> Store:
-        """The store as the caller: its writes' events name them."""
-        user = request.headers.get(_wire.USER_HEADER) or request.app.state.settings.user
+    def base() -> Store:
         with lock:
             if "" not in views:
-                views[""] = Store(request.app.state.settings)
-            if user not in views:
-                views[user] = views[""].as_user(user)
-            return views[user]
+                views[""] = Store(app.state.settings)
+            return views[""]
+
+    def store_for(request: Request) -> Store:
+        """The store as the caller: its writes' events name them."""
+        user = _caller(request)
+        name = user.name if user else request.headers.get(_wire.USER_HEADER)
+        name = name or request.app.state.settings.user
+        store = base()
+        with lock:
+            if name not in views:
+                views[name] = store.as_user(name)
+            return views[name]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,10 +95,19 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     _install_error_handlers(app)
     _capture_warnings()
+    if auth:
+        app.add_middleware(Authentication, authenticate=lambda s: base().accounts.authenticate(s))
 
     @app.get(f"{_wire.PREFIX}/health", tags=["server"], summary="Whether the server is up")
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
+
+    @app.get(f"{_wire.PREFIX}/whoami", tags=["server"], summary="Who the caller is")
+    def whoami(request: Request) -> dict[str, str | None]:
+        user = _caller(request)
+        if user is None:
+            return {"user": store_for(request).settings.user, "role": None}
+        return {"user": user.name, "role": user.role}
 
     for operation in _wire.operations().values():
         app.add_api_route(
@@ -106,7 +132,7 @@ def app_from_environment() -> FastAPI:
     ``mlpilot server``'s worker processes serves."""
     from mlpilot.config import load_settings
 
-    return create_app(load_settings())
+    return create_app(load_settings(), auth=os.environ.get(AUTH_VARIABLE) == "1")
 
 
 def _endpoint(operation: _wire.Operation, store_for: Callable[[Request], Store]) -> Any:
@@ -150,6 +176,12 @@ def _endpoint(operation: _wire.Operation, store_for: Callable[[Request], Store])
         ]
     )
     return endpoint
+
+
+def _caller(request: Request) -> User | None:
+    """The user whose token the request carries; None on a server without auth."""
+    user: User | None = request.scope.get("state", {}).get("user")
+    return user
 
 
 # -- errors ------------------------------------------------------------------------------

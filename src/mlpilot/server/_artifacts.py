@@ -34,6 +34,7 @@ class BlobBody(BaseModel):
 
 
 def add_artifact_routes(app: FastAPI, artifacts: Callable[[Request], ArtifactStore]) -> None:
+    """Add the blob routes; ``artifacts(request)`` is the caller's artifact store."""
     errors: dict[int | str, dict[str, Any]] = {
         400: {"model": ErrorBody, "description": "A malformed digest or range."},
         404: {"model": ErrorBody, "description": "No blob has this digest."},

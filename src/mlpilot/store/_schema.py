@@ -564,3 +564,25 @@ DIGEST_COLUMNS: list[Column[str]] = [
     model_versions.c.digest,
     monitors.c.profile_digest,
 ]
+
+# The users of a team server and their API tokens. A token's secret is never stored:
+# ``digest`` is its SHA-256, looked up by the token's id, which the secret carries.
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(MAX_KEY_LENGTH), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("created_by", String(MAX_KEY_LENGTH), nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user", String(MAX_KEY_LENGTH), nullable=False, index=True),
+    Column("digest", String(64), nullable=False),
+    Column("label", String(MAX_KEY_LENGTH), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("revoked_ms", BigInteger, nullable=True),
+)

@@ -16,6 +16,7 @@ from mlpilot.store._metadata import MetadataStore
 
 if TYPE_CHECKING:
     from mlpilot.store._artifacts import ArtifactStore
+    from mlpilot.store.base._accounts import AccountRecords
     from mlpilot.store.base._datasets import DatasetRecords
     from mlpilot.store.base._events import EventRecords
     from mlpilot.store.base._leases import LeaseRecords
@@ -41,6 +42,7 @@ _SQL_RECORDS = {
     "events": ("mlpilot.store.sql._events", "SqlEventRecords", True),
     "leases": ("mlpilot.store.sql._leases", "SqlLeaseRecords", False),
     "triggers": ("mlpilot.store.sql._triggers", "SqlTriggerRecords", True),
+    "accounts": ("mlpilot.store.sql._accounts", "SqlAccountRecords", True),
 }
 
 
@@ -162,6 +164,10 @@ class Store:
     @functools.cached_property
     def triggers(self) -> TriggerRecords:
         return cast("TriggerRecords", self._records("triggers"))
+
+    @functools.cached_property
+    def accounts(self) -> AccountRecords:
+        return cast("AccountRecords", self._records("accounts"))
 
     def on_close(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` when the store closes, before its connections go.

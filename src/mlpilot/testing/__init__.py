@@ -1,5 +1,6 @@
 """The conformance suite for the storage interfaces of :mod:`mlpilot.store.base`."""
 
+from mlpilot.testing._accounts import AccountRecordsContract
 from mlpilot.testing._datasets import DatasetRecordsContract
 from mlpilot.testing._events import EventRecordsContract
 from mlpilot.testing._leases import LeaseRecordsContract
@@ -12,6 +13,7 @@ from mlpilot.testing._tracking import TrackingRecordsContract
 from mlpilot.testing._triggers import TriggerRecordsContract
 
 __all__ = [
+    "AccountRecordsContract",
     "DatasetRecordsContract",
     "EventRecordsContract",
     "LeaseRecordsContract",

@@ -24,6 +24,7 @@ from mlpilot import errors
 from mlpilot.config import Settings
 from mlpilot.store.base._tracking import OrderKeyWarning
 from mlpilot.store.http import _wire
+from mlpilot.store.http._credentials import load_token
 
 if TYPE_CHECKING:
     from mlpilot.store.http._artifacts import RemoteArtifacts
@@ -40,7 +41,7 @@ class Remote:
     def __init__(self, settings: Settings, *, retry_for_s: float = 30.0) -> None:
         self.url = settings.store_uri.rstrip("/")
         headers = {_wire.USER_HEADER: settings.user}
-        token = os.environ.get(TOKEN_VARIABLE)
+        token = os.environ.get(TOKEN_VARIABLE) or load_token(self.url)
         if token:
             headers["authorization"] = f"Bearer {token}"
         self.retry_for_s = retry_for_s
@@ -120,7 +121,9 @@ def _error(response: httpx.Response) -> errors.MlpilotError:
     except (ValueError, KeyError, TypeError):
         name, detail = "", response.text[:500] or response.reason_phrase
     if response.status_code == 401:
-        return errors.ConfigError(f"the server refused the token in {TOKEN_VARIABLE}: {detail}")
+        return errors.ConfigError(
+            f"the server refused the request: {detail}. Set {TOKEN_VARIABLE}, or run mlpilot login"
+        )
     cls = _wire.ERRORS.get(name)
     if cls is None:
         cls = {404: errors.NotFoundError, 409: errors.ConflictError}.get(

@@ -39,6 +39,7 @@ from pydantic import (
 from pydantic_core import PydanticSerializationError, to_json
 
 from mlpilot import errors
+from mlpilot.store.base._accounts import AccountRecords
 from mlpilot.store.base._datasets import DatasetRecords
 from mlpilot.store.base._events import EventRecords
 from mlpilot.store.base._leases import LeaseRecords
@@ -65,12 +66,14 @@ DOMAINS: dict[str, type] = {
     "events": EventRecords,
     "leases": LeaseRecords,
     "triggers": TriggerRecords,
+    "accounts": AccountRecords,
 }
 
 #: The answer's status for each error a store raises on purpose, most specific first;
 #: the client raises the same class again from the body's ``error``.
 STATUS: dict[type[errors.MlpilotError], int] = {
     errors.NotFoundError: 404,
+    errors.AccessDeniedError: 403,
     errors.ConflictError: 409,
     errors.FilterError: 400,
     errors.InvalidInputError: 400,
