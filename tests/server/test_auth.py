@@ -33,11 +33,12 @@ class Team:
 
     def __init__(self, url: str, tokens: dict[str, str], server_store: Store) -> None:
         self.url, self.tokens, self.server_store = url, tokens, server_store
+        self.http = httpx.Client(base_url=url)
 
     def post(self, path: str, who: str | None, body: Any = None, **headers: str) -> httpx.Response:
         if who is not None:
             headers["authorization"] = f"Bearer {self.tokens.get(who, who)}"
-        return httpx.post(f"{self.url}{path}", json={} if body is None else body, headers=headers)
+        return self.http.post(path, json={} if body is None else body, headers=headers)
 
 
 @pytest.fixture
@@ -54,7 +55,9 @@ def team(spawner: Spawner, server_settings: Settings) -> Iterator[Team]:
         artifacts_uri=server_settings.artifacts_uri,
         auth=True,
     )
-    yield Team(f"http://127.0.0.1:{port}", tokens, server_store)
+    running = Team(f"http://127.0.0.1:{port}", tokens, server_store)
+    yield running
+    running.http.close()
     stop(pid)
     server_store.close()
 

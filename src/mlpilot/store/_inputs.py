@@ -64,6 +64,8 @@ def metric_batch(run_id: str, entries: Iterable[Sequence[Any]]) -> Batch:
         rows = [r if len(r) == 4 else (*r, now) for r in rows]
     columns = list(zip(*rows, strict=True))
     keys = columns[0]
+    for key in (k for k in keys if not isinstance(k, str)):
+        check_key(key, "metric key")  # refuses it, unhashable ones too
     for key in set(keys):
         check_key(key, "metric key")
     try:
