@@ -45,12 +45,24 @@ class Remote:
         if token:
             headers["authorization"] = f"Bearer {token}"
         self.retry_for_s = retry_for_s
-        self.http = httpx.Client(
+        self._headers = headers
+        self._http = self._connect()
+
+    def _connect(self) -> httpx.Client:
+        return httpx.Client(
             base_url=self.url,
-            headers=headers,
+            headers=self._headers,
             timeout=httpx.Timeout(60.0, connect=10.0),
             limits=httpx.Limits(max_keepalive_connections=8),
         )
+
+    @property
+    def http(self) -> httpx.Client:
+        """The kept-alive connections; opened again after :meth:`close`, as a database
+        engine reconnects after it was disposed (a run ended at exit, say)."""
+        if self._http.is_closed:
+            self._http = self._connect()
+        return self._http
 
     def records(self, domain: str) -> Any:
         return _records_class(domain)(self)
@@ -61,7 +73,7 @@ class Remote:
         return RemoteArtifacts(self)
 
     def close(self) -> None:
-        self.http.close()
+        self._http.close()
 
     def send(
         self, method: str, path: str, *, content: Any = None, **request: Any
