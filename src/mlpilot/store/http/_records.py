@@ -163,14 +163,13 @@ _classes: dict[str, type] = {}
 def _records_class(domain: str) -> type:
     """The HTTP implementation of ``domain``'s protocol (built once per process)."""
     if domain not in _classes:
-        protocol = _wire.DOMAINS[domain]
+        protocol = _wire.protocol_of(domain)
         namespace: dict[str, Any] = {
             "__doc__": f"{protocol.__name__} of an mlpilot server, over HTTP.",
             "__init__": _init,
         }
-        for (owner, name), operation in _wire.operations().items():
-            if owner == domain:
-                namespace[name] = _method(operation, getattr(protocol, name))
+        for name, operation in _wire.domain_operations(domain).items():
+            namespace[name] = _method(operation, getattr(protocol, name))
         _classes[domain] = type(f"Http{protocol.__name__}", (), namespace)
     return _classes[domain]
 
@@ -190,7 +189,7 @@ def _method(operation: _wire.Operation, declared: Any) -> Any:
             raise TypeError(f"{operation.name}(): {exc}") from None
         bound.apply_defaults()
         arguments = {
-            name: list(value) if _is_stream(value) else value
+            name: list(value) if isinstance(value, Iterator) else value  # read once, sent
             for name, value in bound.arguments.items()
             if name != "self"
         }
@@ -205,8 +204,3 @@ def _method(operation: _wire.Operation, declared: Any) -> Any:
     method.__doc__ = declared.__doc__
     method.__signature__ = signature  # type: ignore[attr-defined]
     return method
-
-
-def _is_stream(value: Any) -> bool:
-    """Whether ``value`` is an iterator or generator, read once to be sent."""
-    return isinstance(value, Iterator)

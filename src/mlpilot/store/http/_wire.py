@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import inspect
 import io
 import json
@@ -25,7 +26,6 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Annotated, Any
 
 import numpy as np
-import pandas as pd
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -39,35 +39,34 @@ from pydantic import (
 from pydantic_core import PydanticSerializationError, to_json
 
 from mlpilot import errors
-from mlpilot.store.base._accounts import AccountRecords
-from mlpilot.store.base._datasets import DatasetRecords
-from mlpilot.store.base._events import EventRecords
-from mlpilot.store.base._leases import LeaseRecords
-from mlpilot.store.base._monitors import MonitorRecords
-from mlpilot.store.base._pipelines import PipelineRecords
-from mlpilot.store.base._predictions import PredictionRecords, label_rows
-from mlpilot.store.base._registry import RegistryRecords
-from mlpilot.store.base._studies import StudyRecords
-from mlpilot.store.base._tracking import AsText, Series, TrackingRecords
-from mlpilot.store.base._triggers import TriggerRecords
+from mlpilot.store.base._tracking import AsText, Series
 
 #: The path every operation lives under.
 PREFIX = "/api/v1"
 
-#: Each domain of a :class:`~mlpilot.store.Store` and the protocol its records follow.
-DOMAINS: dict[str, type] = {
-    "tracking": TrackingRecords,
-    "datasets": DatasetRecords,
-    "pipelines": PipelineRecords,
-    "studies": StudyRecords,
-    "registry": RegistryRecords,
-    "predictions": PredictionRecords,
-    "monitors": MonitorRecords,
-    "events": EventRecords,
-    "leases": LeaseRecords,
-    "triggers": TriggerRecords,
-    "accounts": AccountRecords,
+#: Each domain of a :class:`~mlpilot.store.Store` and the protocol its records follow
+#: (imported when the domain is first used: a client of one domain loads no other).
+DOMAINS: dict[str, str] = {
+    "tracking": "_tracking:TrackingRecords",
+    "datasets": "_datasets:DatasetRecords",
+    "pipelines": "_pipelines:PipelineRecords",
+    "studies": "_studies:StudyRecords",
+    "registry": "_registry:RegistryRecords",
+    "predictions": "_predictions:PredictionRecords",
+    "monitors": "_monitors:MonitorRecords",
+    "events": "_events:EventRecords",
+    "leases": "_leases:LeaseRecords",
+    "triggers": "_triggers:TriggerRecords",
+    "accounts": "_accounts:AccountRecords",
 }
+
+
+def protocol_of(domain: str) -> type:
+    """The protocol ``domain``'s records follow."""
+    module, _, name = DOMAINS[domain].partition(":")
+    found: type = getattr(importlib.import_module(f"mlpilot.store.base.{module}"), name)
+    return found
+
 
 #: The answer's status for each error a store raises on purpose, most specific first;
 #: the client raises the same class again from the body's ``error``.
@@ -144,23 +143,33 @@ _SERIES = Annotated[
 ]
 
 
-def _frame_to_json(frame: pd.DataFrame) -> Any:
+def _is_frame(annotation: Any) -> bool:
+    # By name: pandas loads only for the domains whose records hold frames.
+    return getattr(annotation, "__module__", "").startswith("pandas") and (
+        getattr(annotation, "__name__", "") == "DataFrame"
+    )
+
+
+def _frame_to_json(frame: Any) -> Any:
     return json.loads(frame.to_json(orient="table", index=False, date_unit="ns"))
 
 
-def _frame_from_json(value: Any) -> pd.DataFrame:
+def _frame_from_json(value: Any) -> Any:
+    import pandas as pd
+
     if isinstance(value, pd.DataFrame):
         return value
     frame = pd.read_json(io.StringIO(json.dumps(value)), orient="table")
     return frame.reset_index(drop=True)
 
 
-_FRAME = Annotated[
-    pd.DataFrame,
-    PlainValidator(_frame_from_json),
-    PlainSerializer(_frame_to_json),
-    WithJsonSchema({"type": "object", "description": "a table (pandas' orient='table')"}),
-]
+def _frame(annotation: Any) -> Any:
+    return Annotated[
+        annotation,
+        PlainValidator(_frame_from_json),
+        PlainSerializer(_frame_to_json),
+        WithJsonSchema({"type": "object", "description": "a table (pandas' orient='table')"}),
+    ]
 
 
 def _pairs(key: Any, value: Any) -> Any:
@@ -184,13 +193,15 @@ def _pairs(key: Any, value: Any) -> Any:
 
 
 def _labels(given: Any) -> Any:
+    from mlpilot.store.base._predictions import label_rows
+
     # A frame of labels travels as the mapping it stands for.
-    return _LABEL_PAIRS.validate_python(
-        label_rows(given) if isinstance(given, pd.DataFrame) else given
-    )
+    return _LABEL_PAIRS.validate_python(label_rows(given) if _is_frame(type(given)) else given)
 
 
 def _labels_to_json(given: Any) -> Any:
+    from mlpilot.store.base._predictions import label_rows
+
     # Checked here, as a local store checks them, so that a mistake reads the same.
     return _LABEL_PAIRS.dump_python(label_rows(given), mode="json")
 
@@ -213,8 +224,8 @@ def wire_type(annotation: Any) -> Any:
         ]
     if annotation is Series:
         return _SERIES
-    if annotation is pd.DataFrame:
-        return _FRAME
+    if _is_frame(annotation):
+        return _frame(annotation)
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is None or not args:
         return annotation
@@ -225,7 +236,7 @@ def wire_type(annotation: Any) -> Any:
         return list[wire_type(args[0])]  # type: ignore[misc]
     if origin in (typing.Union, types.UnionType):
         members = [wire_type(a) for a in args]
-        if pd.DataFrame in args and any(typing.get_origin(a) in (Mapping, dict) for a in args):
+        if any(map(_is_frame, args)) and any(typing.get_origin(a) in (Mapping, dict) for a in args):
             # Labels: a mapping, or a frame that stands for one.
             return Annotated[Any, PlainValidator(_labels), _LABELS_SERIALIZER]
         return functools.reduce(lambda a, b: a | b, members)
@@ -274,12 +285,11 @@ def _plain_json(annotation: Any) -> bool:
     return False
 
 
-def _lenient(annotation: Any) -> Any:
-    """``annotation`` for a request: documented as itself, but a value that does not fit
-    reaches the store as sent, so that the store refuses it with the error, and the
-    message, it gives a local caller (a name with a slash, a row without its model)
-    rather than with a schema's."""
-    adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+def _lenient(annotation: Any, adapter: TypeAdapter[Any]) -> Any:
+    """``annotation`` (read by ``adapter``) for a request: documented as itself, but a
+    value that does not fit reaches the store as sent, so that the store refuses it with
+    the error, and the message, it gives a local caller (a name with a slash, a row
+    without its model) rather than with a schema's."""
     if _plain_json(annotation):
         # JSON gives such a value its Python type already: checking would cost time (a
         # thousand metric points) and change nothing, as a misfit goes on as sent.
@@ -401,8 +411,8 @@ def _operation(domain: str, protocol: type, name: str, method: Callable[..., Any
         annotation = wire_type(hints[parameter.name])
         if parameter.kind is inspect.Parameter.VAR_KEYWORD:
             spread, annotation, default = parameter.name, dict[str, annotation], {}  # type: ignore[valid-type]
-        parameters[parameter.name] = (_lenient(annotation), default)
         checks[parameter.name] = TypeAdapter(annotation)
+        parameters[parameter.name] = (_lenient(annotation, checks[parameter.name]), default)
     title = f"{domain.title()}{''.join(part.title() for part in name.split('_'))}"
     request = create_model(  # type: ignore[call-overload]
         f"{title}Request", __base__=_Request, **parameters
@@ -423,15 +433,23 @@ def _operation(domain: str, protocol: type, name: str, method: Callable[..., Any
 
 
 @functools.cache
+def domain_operations(domain: str) -> dict[str, Operation]:
+    """The operations of one domain, by method (built once per process)."""
+    protocol = protocol_of(domain)
+    return {
+        name: _operation(domain, protocol, name, method)
+        for name, method in vars(protocol).items()
+        if not name.startswith("_") and inspect.isfunction(method)
+    }
+
+
 def operations() -> dict[tuple[str, str], Operation]:
     """Every operation of every domain, by ``(domain, method)``."""
-    found: dict[tuple[str, str], Operation] = {}
-    for domain, protocol in DOMAINS.items():
-        for name, method in vars(protocol).items():
-            if name.startswith("_") or not inspect.isfunction(method):
-                continue
-            found[domain, name] = _operation(domain, protocol, name, method)
-    return found
+    return {
+        (domain, name): operation
+        for domain in DOMAINS
+        for name, operation in domain_operations(domain).items()
+    }
 
 
 def status_of(error: errors.MlpilotError) -> int:
