@@ -19,7 +19,7 @@ import io
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -43,6 +43,32 @@ class Blob:
     digest: str
     size: int
     modified_s: float | None = None
+
+
+def write_verified(
+    chunks: Iterable[bytes],
+    digest: str,
+    dest: str | os.PathLike[str],
+    corrupted: Callable[[str], str],
+) -> Path:
+    """Write ``chunks`` to ``dest`` if together they hash to ``digest``, else raise
+    :class:`ArtifactCorruptedError` with ``corrupted(actual digest)``; ``dest`` appears
+    only whole and intact."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.partial")
+    hasher = hashlib.sha256()
+    try:
+        with open(partial, "wb") as target:
+            for chunk in chunks:
+                hasher.update(chunk)
+                target.write(chunk)
+        if hasher.hexdigest() != digest:
+            raise ArtifactCorruptedError(corrupted(hasher.hexdigest()))
+        os.replace(partial, dest)
+    finally:
+        partial.unlink(missing_ok=True)
+    return dest
 
 
 class BlobWriter(io.RawIOBase):
@@ -140,21 +166,13 @@ class ArtifactStore:
 
     def get_file(self, digest: str, dest: str | os.PathLike[str]) -> Path:
         """Copy the blob to local ``dest``, verified; ``dest`` appears only if it is intact."""
-        dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        partial = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.partial")
-        hasher = hashlib.sha256()
-        try:
-            with self._open(digest) as source, open(partial, "wb") as target:
-                while chunk := source.read(_CHUNK):
-                    hasher.update(chunk)
-                    target.write(chunk)
-            if hasher.hexdigest() != digest:
-                raise ArtifactCorruptedError(self._corruption_message(digest, hasher.hexdigest()))
-            os.replace(partial, dest)
-        finally:
-            partial.unlink(missing_ok=True)
-        return dest
+        with self._open(digest) as source:
+            return write_verified(
+                iter(lambda: source.read(_CHUNK), b""),
+                digest,
+                dest,
+                lambda actual: self._corruption_message(digest, actual),
+            )
 
     def exists(self, digest: str) -> bool:
         return bool(self._fs.exists(self._blob_path(digest)))

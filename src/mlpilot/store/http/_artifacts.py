@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import os
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -20,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 from fsspec import AbstractFileSystem
 
 from mlpilot.errors import ArtifactCorruptedError, InvalidInputError, NotFoundError, StoreError
-from mlpilot.store._artifacts import Blob, BlobWriter
+from mlpilot.store._artifacts import Blob, BlobWriter, write_verified
 
 if TYPE_CHECKING:
     from mlpilot.store.http._records import Remote
@@ -67,7 +66,7 @@ class RemoteArtifacts:
                 payload = spool.read()
                 out.blob = self._upload(lambda: payload, digest)
             else:
-                out.blob = self._upload(lambda: _stream_open(spool), digest)
+                out.blob = self._upload(lambda: _chunks(spool), digest)
 
     def get_bytes(self, digest: str) -> bytes:
         data = self._remote.send("GET", f"/api/v1/artifacts/{digest}").content
@@ -77,25 +76,13 @@ class RemoteArtifacts:
         return data
 
     def get_file(self, digest: str, dest: str | os.PathLike[str]) -> Path:
-        dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        partial = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.partial")
-        hasher = hashlib.sha256()
-        try:
-            with self._remote.http.stream("GET", f"/api/v1/artifacts/{digest}") as response:
-                if response.status_code >= 400:
-                    response.read()
-                    self._remote.raise_for(response)
-                with open(partial, "wb") as target:
-                    for chunk in response.iter_bytes(_CHUNK):
-                        hasher.update(chunk)
-                        target.write(chunk)
-            if hasher.hexdigest() != digest:
-                raise ArtifactCorruptedError(_corrupted(digest, hasher.hexdigest()))
-            os.replace(partial, dest)
-        finally:
-            partial.unlink(missing_ok=True)
-        return dest
+        with self._remote.http.stream("GET", f"/api/v1/artifacts/{digest}") as response:
+            if response.status_code >= 400:
+                response.read()
+                self._remote.raise_for(response)
+            return write_verified(
+                response.iter_bytes(_CHUNK), digest, dest, lambda actual: _corrupted(digest, actual)
+            )
 
     def exists(self, digest: str) -> bool:
         return bool(self.fs.exists(digest))
@@ -153,11 +140,10 @@ class _BlobFileSystem(AbstractFileSystem):  # type: ignore[misc]
 
 def _stream(path: Path) -> Iterator[bytes]:
     with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            yield chunk
+        yield from _chunks(handle)
 
 
-def _stream_open(handle: IO[bytes]) -> Iterator[bytes]:
+def _chunks(handle: IO[bytes]) -> Iterator[bytes]:
     handle.seek(0)
     while chunk := handle.read(_CHUNK):
         yield chunk
