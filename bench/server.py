@@ -54,10 +54,10 @@ from _common import (
     fmt_seconds,
     print_json_line,
     print_table,
-    progress_bar,
     run_worker,
     say,
 )
+from tracking import fill_search
 
 MLFLOW_VENV = BENCH_DIR / ".venv-mlflow"
 ROOT = BENCH_DIR.parent
@@ -182,7 +182,7 @@ def bench_mlpilot(workdir: Path) -> dict[str, Any]:
             raise RuntimeError("the server lost points of log_metric")
         say("mlpilot", f"log_metric {result['log_metric_pts_s']:,.0f} pts/s")
 
-        fill_search(client)
+        fill_search(client, SEARCH_RUNS)
         rows: list[int] = []
 
         def search() -> None:
@@ -219,20 +219,6 @@ def bench_mlpilot(workdir: Path) -> dict[str, Any]:
         say("mlpilot", f"32 clients: p99 {load_result['p99_ms']:.1f} ms")
         client.store.close()
     return result
-
-
-def fill_search(client: Any) -> None:
-    with progress_bar() as progress:
-        task = progress.add_task("mlpilot: runs for search", total=SEARCH_RUNS)
-        for r in range(SEARCH_RUNS):
-            run = client.create_run(experiment="search", name=f"run-{r}")
-            client.log_batch(
-                run.id,
-                metrics=[(f"m{k}", r * 0.001 + k, 0) for k in range(10)],
-                params={f"p{k}": str(r * 10 + k) for k in range(10)},
-            )
-            run.end()
-            progress.advance(task)
 
 
 # --------------------------------------------------------------------------- MLflow

@@ -196,6 +196,22 @@ def _check_history(client: TrackingClient, run_id: str, key: str, expected: int)
         raise RuntimeError(f"run {run_id} holds {stored} points of {key!r}, expected {expected}")
 
 
+def fill_search(client: TrackingClient, runs: int) -> None:
+    """Create ``runs`` finished runs in experiment ``search``, each with 10 params and
+    10 metrics: what the search workloads search (MLflow's side makes the same)."""
+    with progress_bar() as progress:
+        task = progress.add_task("mlpilot: runs for search", total=runs)
+        for r in range(runs):
+            run = client.create_run(experiment="search", name=f"run-{r}")
+            client.log_batch(
+                run.id,
+                metrics=[(f"m{k}", r * 0.001 + k, 0) for k in range(10)],
+                params={f"p{k}": str(r * 10 + k) for k in range(10)},
+            )
+            run.end()
+            progress.advance(task)
+
+
 def bench_mlpilot(sizes: Sizes) -> dict[str, Any]:
     """Run mlpilot's workloads; :func:`_configure_mlpilot` must have run first."""
     import mlpilot
@@ -230,17 +246,7 @@ def bench_mlpilot(sizes: Sizes) -> dict[str, Any]:
     say("mlpilot", f"log_batch: {result['log_batch_pts_s']:,.0f} pts/s")
 
     # search: runs with 10 params and 10 metrics, then one DataFrame of all of them.
-    with progress_bar() as progress:
-        task = progress.add_task("mlpilot: runs for search", total=sizes.search_runs)
-        for r in range(sizes.search_runs):
-            run = client.create_run(experiment="search", name=f"run-{r}")
-            client.log_batch(
-                run.id,
-                metrics=[(f"m{k}", r * 0.001 + k, 0) for k in range(10)],
-                params={f"p{k}": str(r * 10 + k) for k in range(10)},
-            )
-            run.end()
-            progress.advance(task)
+    fill_search(client, sizes.search_runs)
     frame_rows: list[int] = []
 
     def search() -> None:
